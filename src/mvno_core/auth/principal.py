@@ -1,0 +1,41 @@
+"""Who is calling, and what each role may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mvno_core.problems import Forbidden, NotFound
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    PARTNER = "partner"
+    REGULATOR = "regulator"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    role: Role
+    mvno_id: str | None
+
+    @property
+    def is_partner(self) -> bool:
+        return self.role is Role.PARTNER
+
+    def mvno_scope(self) -> str | None:
+        """The only MVNO this caller may see, or None for all (operator, regulator)."""
+        return self.mvno_id if self.is_partner else None
+
+    def ensure_can_see(self, mvno_id: str | None) -> None:
+        """A partner touching another MVNO's object gets 404, never 403: nothing leaks about it."""
+        if self.is_partner and mvno_id != self.mvno_id:
+            raise NotFound()
+
+    def ensure_operator(self) -> None:
+        if self.role is not Role.OPERATOR:
+            raise Forbidden("Only the operator back-office may do this.")
+
+
+SYSTEM = Principal(key_id="system", role=Role.OPERATOR, mvno_id=None)

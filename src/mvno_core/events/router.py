@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from mvno_core.events import service
+from mvno_core.pagination import Limit, decode_cursor, encode_cursor
+from mvno_core.routing import ApiRoute, Ctx
+
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=ApiRoute)
+
+
+class EventSubject(BaseModel):
+    kind: str
+    id: str
+
+
+class EventRead(BaseModel):
+    id: str
+    type: str
+    occurred_at: datetime
+    mvno_id: str | None
+    subject: EventSubject
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[EventRead]
+    # Always set: poll again with it. Unchanged when nothing new has been committed.
+    next_cursor: str
+
+
+@router.get("", summary="Event feed: poll with after=<next_cursor>; never skips a committed event")
+async def list_events(
+    ctx: Ctx,
+    after: Annotated[str | None, Query(max_length=512, description="next_cursor of the last page")] = None,
+    types: Annotated[str | None, Query(max_length=1000, description="Comma-separated event types")] = None,
+    limit: Limit = 50,
+) -> EventPage:
+    position = decode_cursor(after, int, int) or (0, 0)
+    wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    rows = await service.feed(ctx, after=(position[0], position[1]), types=wanted, limit=limit)
+    items = [
+        EventRead(
+            id=r["id"],
+            type=r["type"],
+            occurred_at=r["occurred_at"],
+            mvno_id=r["mvno_id"],
+            subject=EventSubject(kind=r["subject_kind"], id=r["subject_id"]),
+            data=r["data"],
+        )
+        for r in rows
+    ]
+    last = (rows[-1]["txid"], rows[-1]["seq"]) if rows else position
+    return EventPage(items=items, next_cursor=encode_cursor(*last))

@@ -1,0 +1,144 @@
+"""Writes the audit entry and the event of a mutation, in the caller's transaction, in one round trip.
+
+Every service mutation ends with ``record(...)``; set-based jobs that change many rows at once use
+``record_many``. Neither commits: the change, its audit row and its event commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from mvno_core.audit.hashing import content_hash
+from mvno_core.context import RequestContext
+from mvno_core.ids import new_id
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    kind: str
+    id: str
+
+
+_AUDIT_COLUMNS = (
+    "id, recorded_at, actor_key_id, actor_role, actor_mvno_id, action, subject_kind, subject_id, "
+    "mvno_id, request_id, data, content_hash"
+)
+_AUDIT_VALUES = (
+    ":a_id, :at, :actor_key_id, :actor_role, :actor_mvno_id, :action, :subject_kind, :subject_id, "
+    ":mvno_id, :request_id, CAST(:a_data AS jsonb), :content_hash"
+)
+
+_INSERT_AUDIT_AND_EVENT = text(
+    f"""
+    WITH audit AS (INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({_AUDIT_VALUES}))
+    INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data)
+    VALUES (:e_id, :event_type, :at, :mvno_id, :subject_kind, :subject_id, CAST(:e_data AS jsonb))
+    """
+)
+_INSERT_AUDIT = text(f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) VALUES ({_AUDIT_VALUES})")
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def audit_params(
+    ctx: RequestContext,
+    *,
+    action: str,
+    subject: Subject,
+    mvno_id: str | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    entry_id = new_id("aud")
+    principal = ctx.principal
+    return {
+        "a_id": entry_id,
+        "at": ctx.now,
+        "actor_key_id": principal.key_id,
+        "actor_role": principal.role.value,
+        "actor_mvno_id": principal.mvno_id,
+        "action": action,
+        "subject_kind": subject.kind,
+        "subject_id": subject.id,
+        "mvno_id": mvno_id,
+        "request_id": ctx.request_id,
+        "a_data": _dumps(data),
+        "content_hash": content_hash(
+            entry_id=entry_id,
+            recorded_at=ctx.now,
+            actor_key_id=principal.key_id,
+            actor_role=principal.role.value,
+            actor_mvno_id=principal.mvno_id,
+            action=action,
+            subject_kind=subject.kind,
+            subject_id=subject.id,
+            mvno_id=mvno_id,
+            request_id=ctx.request_id,
+            data=data,
+        ),
+    }
+
+
+async def record(
+    ctx: RequestContext,
+    *,
+    action: str,
+    subject: Subject,
+    mvno_id: str | None,
+    data: dict[str, Any],
+    event_type: str | None = None,
+    event_data: dict[str, Any] | None = None,
+) -> None:
+    """Append the audit entry for ``action`` and, if ``event_type`` is given, its event."""
+    params = audit_params(ctx, action=action, subject=subject, mvno_id=mvno_id, data=data)
+    if event_type is None:
+        await ctx.session.execute(_INSERT_AUDIT, params)
+        return
+    params |= {
+        "e_id": new_id("evt"),
+        "event_type": event_type,
+        "e_data": _dumps(event_data if event_data is not None else data),
+    }
+    await ctx.session.execute(_INSERT_AUDIT_AND_EVENT, params)
+
+
+async def record_many(
+    ctx: RequestContext,
+    entries: list[tuple[str, Subject, str | None, dict[str, Any]]],
+    *,
+    event_type: str | None,
+) -> None:
+    """Audit (and emit) many changes of one kind at once: ``(action, subject, mvno_id, data)`` each."""
+    if not entries:
+        return
+    audit_rows = [
+        audit_params(ctx, action=action, subject=subject, mvno_id=mvno_id, data=data)
+        for action, subject, mvno_id, data in entries
+    ]
+    await ctx.session.execute(_INSERT_AUDIT, audit_rows)
+    if event_type is None:
+        return
+    await ctx.session.execute(
+        text(
+            "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
+            "VALUES (:e_id, :event_type, :at, :mvno_id, :subject_kind, :subject_id, "
+            "CAST(:e_data AS jsonb))"
+        ),
+        [
+            {
+                "e_id": new_id("evt"),
+                "event_type": event_type,
+                "at": ctx.now,
+                "mvno_id": mvno_id,
+                "subject_kind": subject.kind,
+                "subject_id": subject.id,
+                "e_data": _dumps(data),
+            }
+            for _action, subject, mvno_id, data in entries
+        ],
+    )

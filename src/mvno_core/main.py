@@ -1,0 +1,91 @@
+"""The app factory: routers, problem handlers, middleware, lifespan (engine, in-server sweeper)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mvno_core import __version__
+from mvno_core.audit.router import router as audit_router
+from mvno_core.auth.router import router as api_keys_router
+from mvno_core.blocks.router import router as blocks_router
+from mvno_core.clock import Clock, SystemClock
+from mvno_core.config import Settings, get_settings
+from mvno_core.db import Database
+from mvno_core.events.router import router as events_router
+from mvno_core.mvnos.router import router as mvnos_router
+from mvno_core.numbers.router import router as numbers_router
+from mvno_core.observability import Metrics, RequestContextMiddleware
+from mvno_core.ops import health, sweeper
+from mvno_core.problems import install_problem_handlers
+from mvno_core.reference.router import router as reference_router
+from mvno_core.reservations.router import router as reservations_router
+
+DESCRIPTION = """
+Number lifecycle for MVNOs on segments 170/171/162/165/167: MVNO registry, H-code blocks, number search
+and reservations, audit trail and event feed.
+
+* Auth: `Authorization: Bearer <api key>`; roles operator, partner (one MVNO), regulator (read-only).
+* Errors: RFC 9457 `application/problem+json`, match on `code`.
+* Any POST may carry `Idempotency-Key` (replayed with `Idempotent-Replayed: true`).
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+    run_sweeper: bool | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    url = database_url or settings.database_url
+    if url is None:
+        raise RuntimeError("create_app needs a database URL (resolve the embedded server first)")
+    db = Database(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    clock = clock or SystemClock()
+    sweep_in_server = settings.run_sweeper_in_server if run_sweeper is None else run_sweeper
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(sweeper.run_forever(db, clock, settings)) if sweep_in_server else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await db.dispose()
+
+    app = FastAPI(
+        title="mvno-core",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.clock = clock
+    app.state.metrics = Metrics()
+    app.state.migration_head = health.expected_head()
+
+    install_problem_handlers(app)
+    for router in (
+        health.router,
+        reference_router,
+        api_keys_router,
+        mvnos_router,
+        blocks_router,
+        numbers_router,
+        reservations_router,
+        audit_router,
+        events_router,
+    ):
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

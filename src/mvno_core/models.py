@@ -1,0 +1,28 @@
+"""Every table, imported in one place so Alembic sees the whole metadata."""
+
+from mvno_core.audit.models import AuditEntry
+from mvno_core.auth.models import ApiKey
+from mvno_core.blocks.models import Block
+from mvno_core.db import Base
+from mvno_core.events.models import Event
+from mvno_core.idempotency.models import IdempotencyRecord
+from mvno_core.mvnos.models import Mvno
+from mvno_core.numbers.models import Number
+from mvno_core.reference.models import ProvinceRow, SegmentRow
+from mvno_core.reservations.models import Reservation
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Block",
+    "Event",
+    "IdempotencyRecord",
+    "Mvno",
+    "Number",
+    "ProvinceRow",
+    "Reservation",
+    "SegmentRow",
+    "metadata",
+]

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mvno_core.mvnos.models import Mvno
+
+
+async def get(session: AsyncSession, mvno_id: str, *, lock: str | None = None) -> Mvno | None:
+    """Load one MVNO; ``lock`` is ``"update"`` (status changes) or ``"share"`` (new business)."""
+    stmt = select(Mvno).where(Mvno.id == mvno_id)
+    if lock == "update":
+        stmt = stmt.with_for_update()
+    elif lock == "share":
+        stmt = stmt.with_for_update(read=True)
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
+
+
+async def list_page(
+    session: AsyncSession, *, only_id: str | None, after_id: str | None, limit: int
+) -> list[Mvno]:
+    stmt = select(Mvno).order_by(Mvno.id).limit(limit)
+    if only_id is not None:
+        stmt = stmt.where(Mvno.id == only_id)
+    if after_id is not None:
+        stmt = stmt.where(Mvno.id > after_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def provinces_with_blocks(session: AsyncSession, mvno_id: str) -> set[str]:
+    rows = await session.scalars(
+        text("SELECT DISTINCT province FROM blocks WHERE mvno_id = :id"), {"id": mvno_id}
+    )
+    return set(rows.all())

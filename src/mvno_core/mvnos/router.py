@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from mvno_core.mvnos import service
+from mvno_core.mvnos.models import Mvno
+from mvno_core.mvnos.schemas import MvnoCreate, MvnoRead, MvnoRestrict, MvnoUpdate
+from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.reference.data import province_name
+from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
+
+router = APIRouter(prefix="/v1/mvnos", tags=["mvnos"], route_class=ApiRoute)
+
+
+def to_read(mvno: Mvno) -> MvnoRead:
+    return MvnoRead(
+        id=mvno.id,
+        code=mvno.code,
+        name=mvno.name,
+        legal_name=mvno.legal_name,
+        license_no=mvno.license_no,
+        hosts=mvno.hosts,
+        licensed_provinces=list(mvno.licensed_provinces),
+        licensed_province_names=[province_name(p) for p in mvno.licensed_provinces],
+        status=mvno.status,
+        status_reason=mvno.status_reason,
+        created_at=mvno.created_at,
+        updated_at=mvno.updated_at,
+    )
+
+
+@router.post(
+    dependencies=[OperatorOnly],
+    path="",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register an MVNO (operator)",
+)
+async def create_mvno(body: MvnoCreate, ctx: Ctx, response: Response) -> MvnoRead:
+    mvno = await service.create(ctx, body)
+    response.headers["Location"] = f"/v1/mvnos/{mvno.id}"
+    return to_read(mvno)
+
+
+@router.get("", summary="List MVNOs (partners see only their own)")
+async def list_mvnos(ctx: Ctx, cursor: Cursor = None, limit: Limit = 50) -> Page[MvnoRead]:
+    after = decode_cursor(cursor, str)
+    rows = await service.list_visible(ctx, after_id=after[0] if after else None, limit=limit + 1)
+    items = [to_read(m) for m in rows[:limit]]
+    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+
+
+@router.get("/{mvno_id}", summary="Get an MVNO")
+async def get_mvno(mvno_id: str, ctx: Ctx) -> MvnoRead:
+    return to_read(await service.get_visible(ctx, mvno_id))
+
+
+@router.patch(
+    dependencies=[OperatorOnly],
+    path="/{mvno_id}",
+    summary="Update names, licensed provinces, add hosts (operator)",
+)
+async def update_mvno(mvno_id: str, body: MvnoUpdate, ctx: Ctx) -> MvnoRead:
+    return to_read(await service.update(ctx, mvno_id, body))
+
+
+@router.post(
+    dependencies=[OperatorOnly],
+    path="/{mvno_id}/restrict",
+    summary="Restrict (regulator-ordered rectification; operator)",
+)
+async def restrict_mvno(mvno_id: str, body: MvnoRestrict, ctx: Ctx) -> MvnoRead:
+    return to_read(await service.restrict(ctx, mvno_id, body.reason))
+
+
+@router.post(
+    dependencies=[OperatorOnly], path="/{mvno_id}/reinstate", summary="Lift a restriction (operator)"
+)
+async def reinstate_mvno(mvno_id: str, ctx: Ctx) -> MvnoRead:
+    return to_read(await service.reinstate(ctx, mvno_id))

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from mvno_core.numbers import msisdn as msisdns
+from mvno_core.numbers import service
+from mvno_core.numbers.grading import Grade
+from mvno_core.numbers.schemas import NumberChanges, NumberRead, NumberStatus
+from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.routing import ApiRoute, Ctx
+
+router = APIRouter(prefix="/v1/numbers", tags=["numbers"], route_class=ApiRoute)
+
+
+@router.get("", summary="Search numbers (pattern: ? one digit, * any run; over all 11 digits)")
+async def search_numbers(
+    ctx: Ctx,
+    mvno_id: Annotated[str | None, Query(max_length=40)] = None,
+    status: NumberStatus | None = None,
+    province: Annotated[str | None, Query(max_length=2)] = None,
+    segment: Annotated[str | None, Query(max_length=4)] = None,
+    grade: Grade | None = None,
+    pattern: Annotated[
+        str | None, Query(max_length=32, examples=["*8888", "1700123*", "*520*", "1710000??88"])
+    ] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[NumberRead]:
+    after = decode_cursor(cursor, str)
+    rows = await service.search(
+        ctx,
+        mvno_id=mvno_id,
+        status=status.value if status else None,
+        province=province,
+        segment=segment,
+        grade=grade.value if grade else None,
+        pattern=pattern,
+        after_msisdn=after[0] if after else None,
+        limit=limit + 1,
+    )
+    items = rows[:limit]
+    return Page(items=items, next_cursor=encode_cursor(items[-1].msisdn) if len(rows) > limit else None)
+
+
+@router.get("/{msisdn}", summary="Get one number")
+async def get_number(msisdn: str, ctx: Ctx) -> NumberRead:
+    return await service.get_visible(ctx, msisdns.normalise(msisdn))
+
+
+@router.get("/{msisdn}/changes", summary="Has the holder changed since a date? (recycled numbers)")
+async def number_changes(
+    msisdn: str, ctx: Ctx, since: Annotated[date, Query(description="YYYY-MM-DD")]
+) -> NumberChanges:
+    return await service.changes_since(ctx, msisdns.normalise(msisdn), since)

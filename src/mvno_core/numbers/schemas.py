@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from mvno_core.numbers.grading import Grade
+from mvno_core.reference.data import Host
+
+
+class NumberStatus(StrEnum):
+    AVAILABLE = "available"
+    RESERVED = "reserved"
+    IN_USE = "in_use"
+    QUARANTINED = "quarantined"
+
+
+class NumberRead(BaseModel):
+    msisdn: str
+    status: NumberStatus
+    grade: Grade
+    block_id: str
+    mvno_id: str
+    host: Host
+    segment: str
+    province: str
+    province_name: str
+    city: str | None
+    line_id: str | None = None
+    reserved_until: datetime | None = None
+    quarantine_until: datetime | None = None
+
+
+class NumberChanges(BaseModel):
+    """Recycled-number check (CAMARA Number Recycling style): has the holder changed since ``since``?"""
+
+    msisdn: str
+    since: date
+    changed: bool
+    last_cancelled_at: datetime | None

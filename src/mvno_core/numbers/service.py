@@ -1,0 +1,77 @@
+"""Number reads: one number, search, recycled-number check."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import RowMapping
+
+from mvno_core.context import RequestContext
+from mvno_core.numbers import patterns, repository
+from mvno_core.numbers.schemas import NumberChanges, NumberRead
+from mvno_core.problems import NotFound
+from mvno_core.reference.data import province_name
+
+
+def to_read(row: RowMapping) -> NumberRead:
+    values: dict[str, Any] = dict(row)
+    values["province_name"] = province_name(row["province"])
+    return NumberRead(**values)
+
+
+async def get_visible(ctx: RequestContext, msisdn: str) -> NumberRead:
+    row = await repository.get(ctx.session, msisdn, ctx.now)
+    if row is None:
+        raise NotFound(f"Number {msisdn} is not in any allocated block.")
+    ctx.principal.ensure_can_see(row["mvno_id"])
+    return to_read(row)
+
+
+async def search(
+    ctx: RequestContext,
+    *,
+    mvno_id: str | None,
+    status: str | None,
+    province: str | None,
+    segment: str | None,
+    grade: str | None,
+    pattern: str | None,
+    after_msisdn: str | None,
+    limit: int,
+) -> list[NumberRead]:
+    scope = ctx.principal.mvno_scope()
+    if scope is not None:
+        if mvno_id is not None and mvno_id != scope:
+            return []
+        mvno_id = scope
+    rows = await repository.search(
+        ctx.session,
+        now=ctx.now,
+        after_msisdn=after_msisdn,
+        limit=limit,
+        mvno_id=mvno_id,
+        status=status,
+        province=province,
+        segment=segment,
+        grade=grade,
+        pattern=patterns.parse(pattern) if pattern is not None else None,
+    )
+    return [to_read(r) for r in rows]
+
+
+async def changes_since(ctx: RequestContext, msisdn: str, since: date) -> NumberChanges:
+    """The holder changed since ``since`` iff the number was cancelled (then possibly reissued) on or
+    after that date. Moving between MVNOs in a takeover keeps the holder, so it is not a change."""
+    row = await repository.holder_history(ctx.session, msisdn)
+    if row is None:
+        raise NotFound(f"Number {msisdn} is not in any allocated block.")
+    ctx.principal.ensure_can_see(row["mvno_id"])
+    last: datetime | None = row["last_cancelled_at"]
+    since_start = datetime.combine(since, time.min, tzinfo=UTC)
+    return NumberChanges(
+        msisdn=msisdn,
+        since=since,
+        changed=last is not None and last >= since_start,
+        last_cancelled_at=last,
+    )

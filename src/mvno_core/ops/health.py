@@ -1,0 +1,59 @@
+"""Liveness, readiness and metrics (no authentication, no database writes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from mvno_core.problems import ServiceUnavailable
+
+router = APIRouter(tags=["health"])
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: str
+    migration: str | None
+    expected_migration: str | None
+
+
+def expected_head() -> str | None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", summary="Readiness: database reachable and migrated to head")
+async def readyz(request: Request) -> Readiness:
+    head = request.app.state.migration_head
+    try:
+        async with request.app.state.db.engine.connect() as conn:
+            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    except Exception as exc:
+        raise ServiceUnavailable("The database is not reachable or not migrated.") from exc
+    if current != head:
+        raise ServiceUnavailable(f"Database at migration {current}, expected {head}.")
+    return Readiness(status="ok", database="ok", migration=current, expected_migration=head)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,46 @@
+"""Keyset pagination: ``?limit=`` (1–500, default 50) and an opaque ``?cursor=``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from mvno_core.problems import ValidationFailed
+
+T = TypeVar("T")
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500).")]
+Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor from next_cursor.")]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
+    """Decode and type-check a cursor; a malformed one is a 422, never a 500."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("Malformed cursor.", loc=("query", "cursor")) from exc
+    if (
+        not isinstance(values, list)
+        or len(values) != len(types)
+        or not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, types, strict=True))
+    ):
+        raise ValidationFailed("Malformed cursor.", loc=("query", "cursor"))
+    return tuple(values)

@@ -1,0 +1,253 @@
+"""Domain errors and their RFC 9457 ``application/problem+json`` rendering.
+
+Services raise ``DomainError`` subclasses; nothing else builds an error body. Every error path of the app
+(validation, unknown route, wrong method, body too large, database constraint, unexpected exception) ends
+in ``problem_response`` so clients can always match on ``code``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mvno_core.config import get_settings
+
+log = logging.getLogger("mvno_core.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **members: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.members = members
+
+
+class ValidationFailed(DomainError):
+    status, code, title = 422, "validation_error", "Request validation failed"
+
+    def __init__(self, detail: str, *, loc: Sequence[str | int] = ("body",)) -> None:
+        super().__init__(detail, errors=[{"loc": list(loc), "msg": detail}])
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Missing, invalid or revoked API key"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "This role may not perform this action"
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "not_found", "Resource not found"
+
+
+class MethodNotAllowed(DomainError):
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+
+
+class PayloadTooLarge(DomainError):
+    status, code, title = 413, "payload_too_large", "Request body too large"
+
+
+class IdempotencyKeyInvalid(DomainError):
+    status, code, title = 400, "idempotency_key_invalid", "Invalid Idempotency-Key header"
+
+
+class IdempotencyKeyReused(DomainError):
+    status, code, title = (
+        422,
+        "idempotency_key_reused",
+        "Idempotency-Key reused with another request",
+    )
+
+
+class IdempotencyKeyInFlight(DomainError):
+    status, code, title = (
+        409,
+        "idempotency_key_in_flight",
+        "A request with this key is still running",
+    )
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "conflict", "Uniqueness violated"
+
+
+class IllegalTransition(DomainError):
+    status, code, title = 409, "illegal_transition", "The current state does not allow this action"
+
+    def __init__(self, detail: str, *, current_status: str) -> None:
+        super().__init__(detail, current_status=current_status)
+
+
+class MvnoNotActive(DomainError):
+    status, code, title = 409, "mvno_not_active", "The MVNO is not active for this action"
+
+
+class HostMismatch(DomainError):
+    status, code, title = 422, "host_mismatch", "Host operator not among the MVNO's hosts"
+
+
+class RegionNotLicensed(DomainError):
+    status, code, title = 422, "region_not_licensed", "Province outside the MVNO's licensed area"
+
+
+class BlockUnavailable(DomainError):
+    status, code, title = 409, "block_unavailable", "Block not available"
+
+
+class NumberUnavailable(DomainError):
+    status, code, title = 409, "number_unavailable", "Number not claimable by this caller"
+
+
+class InternalError(DomainError):
+    status, code, title = 500, "internal_error", "Internal server error"
+
+
+class ServiceUnavailable(DomainError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+# Constraint name (from the naming convention) -> the error raised when it is violated. Anything unmapped
+# is a bug, reported as 500 with the details only in the log.
+CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
+    "uq_mvnos_code": Conflict,
+    "pk_blocks": BlockUnavailable,
+    "uq_blocks_prefix": BlockUnavailable,
+    "pk_numbers": BlockUnavailable,
+    "pk_idempotency_keys": IdempotencyKeyInFlight,
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None) or request.headers.get("x-request-id")
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    members: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"{get_settings().problem_base_uri}{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "code": code,
+        "request_id": request_id_of(request),
+    }
+    if members:
+        body.update(members)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def render(request: Request, error: DomainError) -> JSONResponse:
+    return problem_response(
+        request,
+        status=error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        members=error.members,
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()]
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return render(request, exc)
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        request,
+        status=422,
+        code="validation_error",
+        title=ValidationFailed.title,
+        detail="The request has invalid or unknown fields; see errors.",
+        members={"errors": _validation_errors(exc)},
+    )
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", Unauthorized.title),
+    403: ("forbidden", Forbidden.title),
+    404: ("not_found", NotFound.title),
+    405: ("method_not_allowed", MethodNotAllowed.title),
+    413: ("payload_too_large", PayloadTooLarge.title),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+def error_for_integrity(exc: IntegrityError) -> DomainError | None:
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    error_class = CONSTRAINT_ERRORS.get(constraint or "")
+    if error_class is None:
+        return None
+    return error_class(f"Constraint {constraint} would be violated.")
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IntegrityError)
+    error = error_for_integrity(exc)
+    if error is None:
+        return await _unexpected(request, exc)
+    return render(request, error)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("database error", extra={"request_id": request_id_of(request)})
+    return render(request, ServiceUnavailable("The database could not complete the request."))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the log only; the client gets a generic detail and the request id to quote.
+    log.exception("unhandled error", extra={"request_id": request_id_of(request)})
+    return render(request, InternalError("An unexpected error occurred; quote the request_id."))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from mvno_core.blocks.schemas import SegmentCode
+from mvno_core.mvnos.schemas import ProvinceCode
+from mvno_core.numbers.grading import Grade
+
+
+class ReservationCriteria(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    province: ProvinceCode | None = None
+    segment: SegmentCode | None = None
+    pattern: Annotated[str, StringConstraints(max_length=32)] | None = None
+    grade: Grade | None = Field(default=None, description="Restrict to a grade; any grade if absent.")
+
+
+class ReservationCreate(BaseModel):
+    """Either ``msisdn`` (that number) or ``criteria`` (any available number matching them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mvno_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+    msisdn: Annotated[str, StringConstraints(max_length=32)] | None = None
+    criteria: ReservationCriteria | None = None
+    ttl_seconds: int | None = Field(default=None, ge=60, le=86_400)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ReservationCreate:
+        if (self.msisdn is None) == (self.criteria is None):
+            raise ValueError("give exactly one of msisdn or criteria")
+        return self
+
+
+class ReservationRead(BaseModel):
+    id: str
+    msisdn: str
+    mvno_id: str
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None

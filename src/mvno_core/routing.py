@@ -1,0 +1,150 @@
+"""The request boundary: one transaction per request, committed before the response leaves.
+
+``ApiRoute`` wraps every ``/v1`` route: it reads the body (64 KiB cap), opens the session and transaction,
+authenticates, enforces the regulator's read-only rule, handles ``Idempotency-Key``, runs the endpoint and
+commits. If the endpoint raises, the transaction rolls back and the error handlers render problem+json, so
+a failed commit can never follow a 2xx.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response, Security
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mvno_core.auth.principal import Role
+from mvno_core.auth.service import authenticate
+from mvno_core.context import RequestContext
+from mvno_core.idempotency import service as idempotency
+from mvno_core.problems import Forbidden, PayloadTooLarge
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POST routes that only read (identity lookups, searches); the regulator may call them.
+READ_ONLY_POST_PATHS: frozenset[str] = frozenset()
+# Response fields never stored for idempotent replay: secrets are shown once (a replay says so instead).
+SECRET_RESPONSE_FIELDS: dict[str, tuple[str, ...]] = {"/v1/api-keys": ("key",)}
+REDACTED = "<shown once; not stored>"
+
+
+def _storable_body(route_path: str, body: bytes) -> bytes:
+    fields = SECRET_RESPONSE_FIELDS.get(route_path)
+    if not fields:
+        return body
+    document = json.loads(body)
+    for field in fields:
+        if field in document:
+            document[field] = REDACTED
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+async def read_body_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request bodies are limited to {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request bodies are limited to {limit} bytes.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    # Starlette caches the body on the request object; FastAPI then parses it from there.
+    request._body = body
+    return body
+
+
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    headers = dict(stored.headers)
+    headers["Idempotent-Replayed"] = "true"
+    return Response(
+        content=stored.body,
+        status_code=stored.status_code,
+        headers=headers,
+        media_type="application/json" if stored.body else None,
+    )
+
+
+class ApiRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint_handler = super().get_route_handler()
+        route_path = self.path
+
+        async def handle(request: Request) -> Response:
+            state = request.app.state
+            settings = state.settings
+            body = await read_body_limited(request, settings.max_body_bytes)
+            async with state.db.transaction() as session:
+                principal = await authenticate(session, request.headers.get("authorization"))
+                writes = request.method not in SAFE_METHODS
+                if principal.role is Role.REGULATOR and writes and route_path not in READ_ONLY_POST_PATHS:
+                    raise Forbidden("The regulator role is read-only.")
+                ctx = RequestContext(
+                    session=session,
+                    principal=principal,
+                    request_id=getattr(request.state, "request_id", None),
+                    now=state.clock.now(),
+                    settings=settings,
+                )
+                request.state.ctx = ctx
+
+                claim: idempotency.IdempotencyClaim | None = None
+                raw_key = request.headers.get("idempotency-key")
+                if request.method == "POST" and raw_key is not None:
+                    outcome = await idempotency.begin(
+                        session,
+                        api_key_id=principal.key_id,
+                        key=idempotency.validate_key(raw_key),
+                        request_fingerprint=idempotency.fingerprint(request.method, request.url.path, body),
+                    )
+                    if isinstance(outcome, idempotency.StoredResponse):
+                        return _replay(outcome)
+                    claim = outcome
+
+                response = await endpoint_handler(request)
+                if claim is not None and 200 <= response.status_code < 300:
+                    await idempotency.complete(
+                        session,
+                        claim,
+                        method=request.method,
+                        path=request.url.path,
+                        status_code=response.status_code,
+                        headers=dict(response.headers),
+                        body=_storable_body(route_path, bytes(response.body)),
+                        now=ctx.now,
+                        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+                    )
+            return response
+
+        return handle
+
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+
+async def _context(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> RequestContext:
+    ctx: RequestContext = request.state.ctx
+    return ctx
+
+
+Ctx = Annotated[RequestContext, Depends(_context)]
+
+
+async def _operator_only(request: Request, ctx: Ctx) -> None:
+    """Operator-only routes refuse others *before* the body is validated. A partner naming another
+    MVNO in the path gets 404 (it does not exist for them); on its own MVNO, 403."""
+    mvno_id = request.path_params.get("mvno_id")
+    if mvno_id is not None:
+        ctx.principal.ensure_can_see(mvno_id)
+    ctx.principal.ensure_operator()
+
+
+OperatorOnly = Depends(_operator_only)

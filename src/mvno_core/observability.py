@@ -89,6 +89,7 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = 1
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
@@ -96,6 +97,17 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Rendered here (not by Starlette's outermost error middleware) so the 500 problem also
+            # carries the request id header and is counted like every other response.
+            if status_holder.get("started"):
+                raise
+            from starlette.requests import Request
+
+            from mvno_core.problems import render_unexpected
+
+            response = await render_unexpected(Request(scope), exc)
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

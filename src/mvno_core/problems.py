@@ -244,6 +244,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return render(request, InternalError("An unexpected error occurred; quote the request_id."))
 
 
+render_unexpected = _unexpected
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)

@@ -1,0 +1,29 @@
+"""Launch the real HTTP server for the benchmark: ``python -m bench._server --port N``.
+
+The database URL comes from ``BENCH_DATABASE_URL`` (not argv, so a password never shows in ``ps``).
+The in-server sweeper is off, so no background work competes with the measured requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from mvno_core.config import Settings
+from mvno_core.main import create_app
+
+DATABASE_URL_ENV = "BENCH_DATABASE_URL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    settings = Settings(database_url=os.environ[DATABASE_URL_ENV], run_sweeper_in_server=False)
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

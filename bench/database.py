@@ -1,0 +1,232 @@
+"""Direct PostgreSQL work for the benchmark: set-up, the raw allocation floor, bulk fill, query plans.
+
+Everything here talks to PostgreSQL over one psycopg connection, bypassing the service, so that the
+HTTP figures have a floor to be compared with. The SQL is the service's own wherever it can be.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
+from mvno_core.blocks.repository import INSERT_NUMBERS_SQL
+from mvno_core.embedded import ensure_database, start_embedded
+from mvno_core.ids import new_id
+from mvno_core.numbers import patterns
+from mvno_core.numbers.repository import _SELECT as SEARCH_SELECT  # the exact statement the service runs
+from mvno_core.numbers.repository import criteria_sql
+from mvno_core.ops import migrate
+from mvno_core.reference.data import BLOCK_SIZE, PROVINCES
+
+DATABASE_NAME = "mvno_bench"
+REVERSED_INDEX = "ix_numbers_msisdn_reversed"
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def to_psycopg(sql: str) -> str:
+    """SQLAlchemy ``text()`` style (``:name``) to psycopg style (``%(name)s``); ``%`` is escaped."""
+    return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def conninfo(url: str) -> str:
+    """A libpq URL for psycopg from any SQLAlchemy PostgreSQL URL (``postgresql+psycopg://`` …)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def connect(url: str) -> Connection:
+    """An autocommit connection: every transaction below is an explicit ``conn.transaction()``."""
+    return psycopg.connect(conninfo(url), autocommit=True)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchDatabase:
+    url: str
+    where: str
+
+
+def prepare_database() -> BenchDatabase:
+    """A fresh, migrated ``mvno_bench`` on MVNO_DATABASE_URL's server, else on an embedded server.
+
+    The embedded server lives in a temporary directory that is deleted at exit (the server is stopped
+    first: ``atexit`` runs handlers last-registered-first).
+    """
+    external = os.environ.get("MVNO_DATABASE_URL")
+    if external:
+        parsed = make_url(external)
+        admin_url = external if parsed.database != DATABASE_NAME else str(parsed.set(database="postgres"))
+        where = f"MVNO_DATABASE_URL server ({parsed.host or 'local socket'})"
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="mvno-bench-"))
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+        admin_url = start_embedded(data_dir, delete_on_exit=True)
+        where = f"embedded PostgreSQL in {data_dir}"
+    with psycopg.connect(conninfo(admin_url), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}" WITH (FORCE)')
+    url = ensure_database(admin_url, DATABASE_NAME)
+    migrate.upgrade(url)
+    return BenchDatabase(url=url, where=where)
+
+
+def server_facts(conn: Connection) -> dict[str, str]:
+    facts: dict[str, str] = {}
+    row = conn.execute("SHOW server_version").fetchone()
+    facts["server_version"] = str(row[0]) if row else "?"
+    for name in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit", "jit"):
+        row = conn.execute(f"SHOW {name}").fetchone()
+        facts[name] = str(row[0]) if row else "?"
+    return facts
+
+
+def create_operator_key(conn: Connection) -> str:
+    """Insert an operator API key directly (no HTTP bootstrap exists); return its secret."""
+    secret = generate_secret()
+    conn.execute(
+        "INSERT INTO api_keys (id, secret_hash, hint, role, mvno_id, name, created_at) "
+        "VALUES (%s, %s, %s, 'operator', NULL, 'bench', now())",
+        (new_id("key"), hash_secret(secret), hint_of(secret)),
+    )
+    return secret
+
+
+# The block row as blocks.repository.insert_block writes it, then the service's own numbers statement.
+BLOCK_INSERT = (
+    "INSERT INTO blocks (id, prefix, segment, host, province, city, mvno_id, status, size, allocated_at) "
+    "VALUES (%(id)s, %(prefix)s, %(segment)s, %(host)s, %(province)s, NULL, %(mvno_id)s, 'active', "
+    "%(size)s, now()) ON CONFLICT (prefix) DO NOTHING RETURNING id"
+)
+NUMBERS_INSERT = to_psycopg(INSERT_NUMBERS_SQL)
+
+
+@dataclass(frozen=True, slots=True)
+class RawBlock:
+    prefix: str
+    segment: str
+    host: str
+    province: str
+    mvno_id: str
+
+
+def insert_block(conn: Connection, block: RawBlock) -> None:
+    """Block row + its 10,000 numbers, without committing (the caller owns the transaction)."""
+    inserted = conn.execute(
+        BLOCK_INSERT,
+        {
+            "id": new_id("blk"),
+            "prefix": block.prefix,
+            "segment": block.segment,
+            "host": block.host,
+            "province": block.province,
+            "mvno_id": block.mvno_id,
+            "size": BLOCK_SIZE,
+        },
+    ).fetchone()
+    if inserted is None:
+        raise RuntimeError(f"H-code {block.prefix} is already allocated")
+    conn.execute(NUMBERS_INSERT, {"prefix": block.prefix})
+
+
+def allocate_raw(conn: Connection, block: RawBlock) -> float:
+    """One block in one committed transaction; returns its wall time in seconds (commit included)."""
+    started = time.perf_counter()
+    with conn.transaction():
+        insert_block(conn, block)
+    return time.perf_counter() - started
+
+
+def fill(
+    conn: Connection,
+    *,
+    mvno_id: str,
+    count: int,
+    segment: str = "165",
+    host: str = "CMCC",
+    per_transaction: int = 10,
+) -> float:
+    """Allocate ``count`` blocks of ``segment`` from its first H-code up, provinces in turn; seconds."""
+    provinces = sorted(PROVINCES)
+    first = int(segment) * 10 ** (7 - len(segment))
+    started = time.perf_counter()
+    for batch_start in range(0, count, per_transaction):
+        with conn.transaction():
+            for i in range(batch_start, min(count, batch_start + per_transaction)):
+                insert_block(
+                    conn,
+                    RawBlock(
+                        prefix=str(first + i),
+                        segment=segment,
+                        host=host,
+                        province=provinces[i % len(provinces)],
+                        mvno_id=mvno_id,
+                    ),
+                )
+    return time.perf_counter() - started
+
+
+def checkpoint(conn: Connection) -> bool:
+    """Flush dirty buffers so a pending checkpoint does not land inside the measurements."""
+    try:
+        conn.execute("CHECKPOINT")
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+    return True
+
+
+def vacuum_analyze(conn: Connection) -> float:
+    started = time.perf_counter()
+    for table in ("numbers", "blocks"):
+        conn.execute(f"VACUUM (ANALYZE) {table}")
+    return time.perf_counter() - started
+
+
+def number_counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT status, count(*) FROM numbers GROUP BY status ORDER BY status").fetchall()
+    return {str(status): int(n) for status, n in rows}
+
+
+def search_statement(pattern: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters numbers.repository.search sends for ``GET /v1/numbers?pattern=…``."""
+    clauses, params = criteria_sql(
+        mvno_id=None,
+        status=None,
+        province=None,
+        segment=None,
+        grade=None,
+        pattern=patterns.parse(pattern),
+    )
+    sql = f"{SEARCH_SELECT} WHERE {' AND '.join(clauses)} ORDER BY n.msisdn LIMIT :limit"
+    return sql, {**params, "now": datetime.now(UTC), "limit": limit + 1}
+
+
+def explain_search(conn: Connection, pattern: str, limit: int) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the service's search statement, parameters bound as it binds them."""
+    sql, params = search_statement(pattern, limit)
+    rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {to_psycopg(sql)}", params).fetchall()
+    return "\n".join(str(row[0]) for row in rows)
+
+
+def explain_generic_search(conn: Connection, pattern: str, limit: int) -> str:
+    """The *generic* plan (parameters unknown) of the same statement: the one PostgreSQL may switch a
+    prepared statement to after five executions. EXPLAIN (GENERIC_PLAN) needs PostgreSQL 16+."""
+    sql, _ = search_statement(pattern, limit)
+    numbered: dict[str, int] = {}
+
+    def placeholder(match: re.Match[str]) -> str:
+        return f"${numbered.setdefault(match.group(1), len(numbered) + 1)}"
+
+    rows = conn.execute(f"EXPLAIN (GENERIC_PLAN) {_NAMED_PARAM.sub(placeholder, sql)}").fetchall()
+    return "\n".join(str(row[0]) for row in rows)

@@ -1,0 +1,86 @@
+"""Typed factory functions (no factory_boy): they go through the real API or the real key table."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
+from mvno_core.db import Database
+from mvno_core.ids import new_id
+
+ALL_HOSTS = ["CMCC", "CUCC", "CTCC"]
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def create_key(db: Database, *, role: str, mvno_id: str | None = None) -> str:
+    secret = generate_secret()
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO api_keys (id, secret_hash, hint, role, mvno_id, name, created_at) "
+                "VALUES (:id, :h, :hint, :role, :mvno, 'test', now())"
+            ),
+            {"id": new_id("key"), "h": hash_secret(secret), "hint": hint_of(secret), "role": role, "mvno": mvno_id},
+        )
+    return secret
+
+
+def unique_code(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def mvno_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": unique_code(),
+        "name": "测试移动",
+        "legal_name": "测试移动通信有限公司",
+        "license_no": "A2.B1-TEST",
+        "hosts": ALL_HOSTS,
+        "licensed_provinces": ["11", "31", "44"],
+    }
+    body.update(overrides)
+    return body
+
+
+async def create_mvno(client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    response = await client.post("/v1/mvnos", json=mvno_body(**overrides), headers=headers)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def allocate(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    mvno_id: str,
+    *,
+    segment: str = "171",
+    province: str = "11",
+    **extra: Any,
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/v1/mvnos/{mvno_id}/blocks", json={"segment": segment, "province": province, **extra}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Every error is RFC 9457 problem+json with the contract's stable code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["type"].endswith(f"/problems/{code}")
+    for member in ("title", "detail", "instance", "request_id"):
+        assert body.get(member), member
+    return body

@@ -262,12 +262,156 @@ def print_plan(title: str, plan: str) -> None:
         print(f"    {line}")
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What every phase needs: the raw connection, the HTTP client and the bench MVNO."""
+
+    conn: db.Connection
+    client: httpx.Client
+    base_url: str
+    headers: dict[str, str]
+    mvno_id: str
+
+
+def create_mvno(client: httpx.Client) -> str:
+    mvno = expect(
+        client.post(
+            "/v1/mvnos",
+            json={
+                "code": "bench",
+                "name": "Bench MVNO",
+                "legal_name": "Bench Telecom Co., Ltd.",
+                "license_no": "BENCH-0001",
+                "hosts": ["CMCC", "CUCC", "CTCC"],
+                "licensed_provinces": sorted(PROVINCES),
+            },
+        ),
+        201,
+    )
+    mvno_id: str = mvno["id"]
+    return mvno_id
+
+
+def phase_allocation(s: Session, rounds: int) -> tuple[dict[str, Any], int]:
+    section(f"Allocation: {rounds} × 10,000-number block, HTTP vs raw SQL, alternating")
+    checkpointed = db.checkpoint(s.conn)
+    print(f"  CHECKPOINT {'done' if checkpointed else 'refused (not superuser); continuing'}")
+    run = measure_allocation(s.client, s.conn, s.mvno_id, rounds)
+    http, raw = Latency.of(run.http_seconds), Latency.of(run.raw_seconds)
+    ratio = http.median_ms / raw.median_ms
+    print(f"  HTTP POST /v1/mvnos/{{id}}/blocks  {http}")
+    print(f"  raw INSERT…SELECT (1 txn)        {raw}")
+    verdict = "meets" if ratio <= ALLOCATION_GOAL else "MISSES"
+    print(f"  ratio of medians HTTP/raw = {ratio:.2f}×  ({verdict} the ≤ {ALLOCATION_GOAL:.0f}× goal)")
+    figures = {
+        "block_size": BLOCK_SIZE,
+        "rounds": rounds,
+        "http": http.as_dict(),
+        "raw": raw.as_dict(),
+        "ratio_of_medians": round(ratio, 3),
+        "goal": ALLOCATION_GOAL,
+        "meets_goal": ratio <= ALLOCATION_GOAL,
+        "checkpoint_before": checkpointed,
+        "http_ms": [round(x * 1000, 2) for x in run.http_seconds],
+        "raw_ms": [round(x * 1000, 2) for x in run.raw_seconds],
+    }
+    return figures, run.blocks
+
+
+def phase_fill(s: Session, target_blocks: int, existing_blocks: int) -> dict[str, Any]:
+    section(f"Fill to {target_blocks} blocks ({target_blocks * BLOCK_SIZE:,} numbers) for search")
+    to_fill = max(0, target_blocks - existing_blocks)
+    seconds = db.fill(s.conn, mvno_id=s.mvno_id, count=to_fill, segment=FILL_SEGMENT, host=FILL_HOST)
+    if to_fill:
+        rate = to_fill * BLOCK_SIZE / seconds
+        print(
+            f"  {to_fill} blocks of segment {FILL_SEGMENT} by raw SQL in {seconds:.1f} s "
+            f"({rate:,.0f} numbers/s)"
+        )
+    vacuum_seconds = db.vacuum_analyze(s.conn)
+    print(f"  VACUUM (ANALYZE) numbers, blocks: {vacuum_seconds:.1f} s")
+    return {
+        "blocks_filled": to_fill,
+        "fill_seconds": round(seconds, 2),
+        "vacuum_analyze_seconds": round(vacuum_seconds, 2),
+    }
+
+
+def phase_reservations(s: Session) -> dict[str, Any]:
+    section(f"Reservations: {RESERVE_TOTAL} × criteria {{}} at concurrency {RESERVE_CONCURRENCY}")
+    run = asyncio.run(
+        reserve_concurrently(s.base_url, s.headers, s.mvno_id, RESERVE_TOTAL, RESERVE_CONCURRENCY)
+    )
+    all_distinct = run.distinct_msisdns == run.created == run.requested
+    print(f"  {run.created}/{run.requested} created in {run.seconds:.2f} s → {run.per_second:.1f} req/s")
+    print(
+        f"  distinct numbers: {run.distinct_msisdns} "
+        f"({'all distinct' if all_distinct else 'NOT all distinct, or some failed'})"
+    )
+    if run.failures:
+        print(f"  failures by problem code: {run.failures}")
+    print(f"  per request: {run.latency}")
+    reserve_pattern(s.client, s.mvno_id, RESERVE_PATTERN, RESERVE_PATTERN_COUNT)
+    print(f"  then {RESERVE_PATTERN_COUNT} sequential reservations with criteria pattern={RESERVE_PATTERN}")
+    return {
+        "requested": run.requested,
+        "concurrency": run.concurrency,
+        "created": run.created,
+        "distinct_msisdns": run.distinct_msisdns,
+        "all_distinct": all_distinct,
+        "failures": run.failures,
+        "seconds": round(run.seconds, 3),
+        "requests_per_second": round(run.per_second, 1),
+        "latency": run.latency.as_dict(),
+        "pattern_reservations": {"pattern": RESERVE_PATTERN, "count": RESERVE_PATTERN_COUNT},
+    }
+
+
+def phase_search(s: Session, rounds: int) -> list[dict[str, Any]]:
+    counts = db.number_counts(s.conn)
+    section(f"Search: GET /v1/numbers?…&limit={PAGE_LIMIT}, {rounds} rounds per case")
+    print(f"  numbers by status: {counts} (total {sum(counts.values()):,})")
+    figures: list[dict[str, Any]] = []
+    for case in measure_search(s.client, rounds):
+        latency = Latency.of(case.seconds)
+        more = "+" if case.has_next_page else " "
+        print(f"  {case.label:<30} {case.first_page_items:>3}{more} items   {latency}")
+        figures.append(
+            {
+                "case": case.label,
+                "params": case.params,
+                "first_page_items": case.first_page_items,
+                "has_next_page": case.has_next_page,
+                "latency": latency.as_dict(),
+            }
+        )
+    return figures
+
+
+def phase_explain(conn: db.Connection) -> dict[str, Any]:
+    section(f"Query plan of pattern={EXPLAINED_PATTERN} (the service's statement, parameters bound)")
+    plan = db.explain_search(conn, EXPLAINED_PATTERN, PAGE_LIMIT)
+    uses_index = db.REVERSED_INDEX in plan
+    print_plan("EXPLAIN (ANALYZE, BUFFERS):", plan)
+    print(f"  → {db.REVERSED_INDEX} {'IS' if uses_index else 'is NOT'} used")
+    generic = db.explain_generic_search(conn, EXPLAINED_PATTERN, PAGE_LIMIT)
+    generic_uses_index = db.REVERSED_INDEX in generic
+    print_plan("EXPLAIN (GENERIC_PLAN), parameters unknown, as a prepared statement may run it:", generic)
+    print(f"  → {db.REVERSED_INDEX} {'IS' if generic_uses_index else 'is NOT'} used by the generic plan")
+    return {
+        "pattern": EXPLAINED_PATTERN,
+        "plan": plan,
+        "uses_reversed_index": uses_index,
+        "generic_plan": generic,
+        "generic_plan_uses_reversed_index": generic_uses_index,
+    }
+
+
 def main() -> None:
     args = parse_args()
-    started_at = datetime.now(UTC)
     wall_start = time.perf_counter()
     results: dict[str, Any] = {
-        "started_at": started_at.isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "options": vars(args),
         "machine": {
             "python": platform.python_version(),
@@ -280,144 +424,25 @@ def main() -> None:
     database = db.prepare_database()
     print(f"  database: {db.DATABASE_NAME} on {database.where} (fresh, migrated)")
     with db.connect(database.url) as conn:
-        facts = db.server_facts(conn)
-        results["postgres"] = facts
+        results["postgres"] = facts = db.server_facts(conn)
         print("  PostgreSQL " + ", ".join(f"{k}={v}" for k, v in facts.items()))
-        secret = db.create_operator_key(conn)
-        headers = {"Authorization": f"Bearer {secret}"}
-
+        headers = {"Authorization": f"Bearer {db.create_operator_key(conn)}"}
         with (
             running_server(database.url) as base_url,
             httpx.Client(base_url=base_url, headers=headers, timeout=120.0, trust_env=False) as client,
         ):
-            print(f"  server: {base_url} (separate process, sweeper off)")
-            mvno = expect(
-                client.post(
-                    "/v1/mvnos",
-                    json={
-                        "code": "bench",
-                        "name": "Bench MVNO",
-                        "legal_name": "Bench Telecom Co., Ltd.",
-                        "license_no": "BENCH-0001",
-                        "hosts": ["CMCC", "CUCC", "CTCC"],
-                        "licensed_provinces": sorted(PROVINCES),
-                    },
-                ),
-                201,
+            print(f"  server: {base_url} (separate process, in-server sweeper off)")
+            s = Session(
+                conn=conn, client=client, base_url=base_url, headers=headers, mvno_id=create_mvno(client)
             )
-            mvno_id: str = mvno["id"]
-            print(f"  MVNO {mvno_id}, operator key created in the database")
+            print(f"  MVNO {s.mvno_id} (all hosts, all provinces); operator key inserted in the database")
 
-            section(f"Allocation: {args.alloc_rounds} × 10,000-number block, HTTP vs raw SQL, alternating")
-            checkpointed = db.checkpoint(conn)
-            print(f"  CHECKPOINT {'done' if checkpointed else 'refused (not superuser); continuing'}")
-            allocation = measure_allocation(client, conn, mvno_id, args.alloc_rounds)
-            http_alloc = Latency.of(allocation.http_seconds)
-            raw_alloc = Latency.of(allocation.raw_seconds)
-            ratio = http_alloc.median_ms / raw_alloc.median_ms
-            print(f"  HTTP POST /v1/mvnos/{{id}}/blocks  {http_alloc}")
-            print(f"  raw INSERT…SELECT (1 txn)        {raw_alloc}")
-            verdict = "meets" if ratio <= ALLOCATION_GOAL else "MISSES"
-            print(
-                f"  ratio of medians HTTP/raw = {ratio:.2f}×  ({verdict} the ≤ {ALLOCATION_GOAL:.0f}× goal)"
-            )
-            results["allocation"] = {
-                "block_size": BLOCK_SIZE,
-                "rounds": args.alloc_rounds,
-                "http": http_alloc.as_dict(),
-                "raw": raw_alloc.as_dict(),
-                "ratio_of_medians": round(ratio, 3),
-                "goal": ALLOCATION_GOAL,
-                "meets_goal": ratio <= ALLOCATION_GOAL,
-                "checkpoint_before": checkpointed,
-                "http_ms": [round(s * 1000, 2) for s in allocation.http_seconds],
-                "raw_ms": [round(s * 1000, 2) for s in allocation.raw_seconds],
-            }
-
-            section(f"Fill to {args.blocks_for_search} blocks for search")
-            to_fill = max(0, args.blocks_for_search - allocation.blocks)
-            fill_seconds = db.fill(conn, mvno_id=mvno_id, count=to_fill, segment=FILL_SEGMENT, host=FILL_HOST)
-            if to_fill:
-                print(
-                    f"  {to_fill} blocks of segment {FILL_SEGMENT} by raw SQL in {fill_seconds:.1f} s "
-                    f"({to_fill * BLOCK_SIZE / fill_seconds:,.0f} numbers/s)"
-                )
-            vacuum_seconds = db.vacuum_analyze(conn)
-            print(f"  VACUUM (ANALYZE) numbers, blocks: {vacuum_seconds:.1f} s")
-            results["fill"] = {
-                "blocks_filled": to_fill,
-                "fill_seconds": round(fill_seconds, 2),
-                "vacuum_analyze_seconds": round(vacuum_seconds, 2),
-            }
-
-            section(f"Reservations: {RESERVE_TOTAL} × criteria {{}} at concurrency {RESERVE_CONCURRENCY}")
-            reservations = asyncio.run(
-                reserve_concurrently(base_url, headers, mvno_id, RESERVE_TOTAL, RESERVE_CONCURRENCY)
-            )
-            all_distinct = reservations.distinct_msisdns == reservations.created == reservations.requested
-            print(
-                f"  {reservations.created}/{reservations.requested} created in {reservations.seconds:.2f} s → "
-                f"{reservations.per_second:.1f} req/s; distinct numbers: {reservations.distinct_msisdns} "
-                f"({'all distinct' if all_distinct else 'NOT all distinct / some failed'})"
-            )
-            if reservations.failures:
-                print(f"  failures by code: {reservations.failures}")
-            print(f"  per request: {reservations.latency}")
-            reserve_pattern(client, mvno_id, RESERVE_PATTERN, RESERVE_PATTERN_COUNT)
-            print(
-                f"  plus {RESERVE_PATTERN_COUNT} sequential reservations with criteria pattern={RESERVE_PATTERN}"
-            )
-            counts = db.number_counts(conn)
-            print(f"  numbers by status: {counts} (total {sum(counts.values()):,})")
-            results["reservations"] = {
-                "requested": reservations.requested,
-                "concurrency": reservations.concurrency,
-                "created": reservations.created,
-                "distinct_msisdns": reservations.distinct_msisdns,
-                "all_distinct": all_distinct,
-                "failures": reservations.failures,
-                "seconds": round(reservations.seconds, 3),
-                "requests_per_second": round(reservations.per_second, 1),
-                "latency": reservations.latency.as_dict(),
-            }
-            results["numbers"] = counts
-
-            section(f"Search: GET /v1/numbers?…&limit={PAGE_LIMIT}, {args.search_rounds} rounds per case")
-            cases = measure_search(client, args.search_rounds)
-            search_results: list[dict[str, Any]] = []
-            for case in cases:
-                latency = Latency.of(case.seconds)
-                more = "+" if case.has_next_page else ""
-                print(f"  {case.label:<30} {case.first_page_items:>3}{more:<1} items   {latency}")
-                search_results.append(
-                    {
-                        "case": case.label,
-                        "params": case.params,
-                        "first_page_items": case.first_page_items,
-                        "has_next_page": case.has_next_page,
-                        "latency": latency.as_dict(),
-                    }
-                )
-            results["search"] = search_results
-
-        section(f"Query plan of pattern={EXPLAINED_PATTERN} (the service's statement, parameters bound)")
-        plan = db.explain_search(conn, EXPLAINED_PATTERN, PAGE_LIMIT)
-        uses_index = db.REVERSED_INDEX in plan
-        print_plan("EXPLAIN (ANALYZE, BUFFERS):", plan)
-        print(f"  → {db.REVERSED_INDEX} {'IS' if uses_index else 'is NOT'} used")
-        generic_plan = db.explain_generic_search(conn, EXPLAINED_PATTERN, PAGE_LIMIT)
-        generic_uses_index = db.REVERSED_INDEX in generic_plan
-        print_plan(
-            "EXPLAIN (GENERIC_PLAN) — parameters unknown, as a prepared statement may be run:", generic_plan
-        )
-        print(f"  → {db.REVERSED_INDEX} {'IS' if generic_uses_index else 'is NOT'} used by the generic plan")
-        results["explain"] = {
-            "pattern": EXPLAINED_PATTERN,
-            "plan": plan,
-            "uses_reversed_index": uses_index,
-            "generic_plan": generic_plan,
-            "generic_plan_uses_reversed_index": generic_uses_index,
-        }
+            results["allocation"], blocks = phase_allocation(s, args.alloc_rounds)
+            results["fill"] = phase_fill(s, args.blocks_for_search, blocks)
+            results["reservations"] = phase_reservations(s)
+            results["numbers"] = db.number_counts(conn)
+            results["search"] = phase_search(s, args.search_rounds)
+        results["explain"] = phase_explain(conn)
 
     results["total_seconds"] = round(time.perf_counter() - wall_start, 1)
     print_summary(results)
@@ -428,20 +453,16 @@ def main() -> None:
 
 def print_summary(results: dict[str, Any]) -> None:
     section("Summary")
-    alloc = results["allocation"]
+    alloc, rsv, explain = results["allocation"], results["reservations"], results["explain"]
+    total = sum(results["numbers"].values())
     rows: list[tuple[str, str, str, str]] = [
         (
             "allocate 10,000-number block, HTTP",
-            f"{alloc['http']['median_ms']:.1f}",
-            f"{alloc['http']['p95_ms']:.1f}",
+            _ms(alloc["http"]["median_ms"]),
+            _ms(alloc["http"]["p95_ms"]),
             "",
         ),
-        (
-            "allocate, raw INSERT…SELECT",
-            f"{alloc['raw']['median_ms']:.1f}",
-            f"{alloc['raw']['p95_ms']:.1f}",
-            "",
-        ),
+        ("allocate, raw INSERT…SELECT", _ms(alloc["raw"]["median_ms"]), _ms(alloc["raw"]["p95_ms"]), ""),
         (
             "  ratio of medians HTTP/raw",
             f"{alloc['ratio_of_medians']:.2f}×",
@@ -449,42 +470,44 @@ def print_summary(results: dict[str, Any]) -> None:
             f"goal ≤ {alloc['goal']:.0f}×: {'met' if alloc['meets_goal'] else 'MISSED'}",
         ),
     ]
-    total = sum(results["numbers"].values())
     for case in results["search"]:
         more = "+" if case["has_next_page"] else ""
         rows.append(
             (
                 f"search {case['case']}",
-                f"{case['latency']['median_ms']:.1f}",
-                f"{case['latency']['p95_ms']:.1f}",
-                f"{case['first_page_items']}{more} items of {total:,}",
+                _ms(case["latency"]["median_ms"]),
+                _ms(case["latency"]["p95_ms"]),
+                f"{case['first_page_items']}{more} items on page 1 (of {total:,} numbers)",
             )
         )
-    rsv = results["reservations"]
+    distinct = "all distinct" if rsv["all_distinct"] else "NOT all distinct"
     rows.append(
         (
             f"reserve any number ×{rsv['requested']} @{rsv['concurrency']}",
-            f"{rsv['latency']['median_ms']:.1f}",
-            f"{rsv['latency']['p95_ms']:.1f}",
-            f"{rsv['requests_per_second']:.0f} req/s, {'all distinct' if rsv['all_distinct'] else 'NOT distinct'}",
+            _ms(rsv["latency"]["median_ms"]),
+            _ms(rsv["latency"]["p95_ms"]),
+            f"{rsv['requests_per_second']:.0f} req/s, {distinct}",
         )
     )
-    explain = results["explain"]
     rows.append(
         (
             f"plan of pattern={explain['pattern']}",
             "",
             "",
-            f"{db.REVERSED_INDEX}: {'used' if explain['uses_reversed_index'] else 'NOT used'} "
-            f"(generic plan: {'used' if explain['generic_plan_uses_reversed_index'] else 'NOT used'})",
+            f"{db.REVERSED_INDEX} {'used' if explain['uses_reversed_index'] else 'NOT used'}; "
+            f"generic plan: {'used' if explain['generic_plan_uses_reversed_index'] else 'NOT used'}",
         )
     )
-    width = max(len(r[0]) for r in rows)
+    width = max(len(row[0]) for row in rows)
     print(f"  {'measurement':<{width}}  {'median ms':>9}  {'p95 ms':>8}  notes")
-    print(f"  {'-' * width}  {'-' * 9}  {'-' * 8}  {'-' * 40}")
+    print(f"  {'-' * width}  {'-' * 9}  {'-' * 8}  {'-' * 30}")
     for name, median, p95, note in rows:
         print(f"  {name:<{width}}  {median:>9}  {p95:>8}  {note}")
     print(f"\n  total run time {results['total_seconds']:.0f} s")
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}"
 
 
 if __name__ == "__main__":

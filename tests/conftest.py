@@ -79,7 +79,9 @@ def clock() -> ShiftableClock:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, run_sweeper_in_server=False, db_pool_size=30, db_max_overflow=30)
+    return Settings(
+        database_url=database_url, run_sweeper_in_server=False, db_pool_size=30, db_max_overflow=30
+    )
 
 
 @pytest.fixture(scope="session")

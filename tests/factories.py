@@ -27,7 +27,13 @@ async def create_key(db: Database, *, role: str, mvno_id: str | None = None) -> 
                 "INSERT INTO api_keys (id, secret_hash, hint, role, mvno_id, name, created_at) "
                 "VALUES (:id, :h, :hint, :role, :mvno, 'test', now())"
             ),
-            {"id": new_id("key"), "h": hash_secret(secret), "hint": hint_of(secret), "role": role, "mvno": mvno_id},
+            {
+                "id": new_id("key"),
+                "h": hash_secret(secret),
+                "hint": hint_of(secret),
+                "role": role,
+                "mvno": mvno_id,
+            },
         )
     return secret
 
@@ -66,7 +72,9 @@ async def allocate(
     **extra: Any,
 ) -> dict[str, Any]:
     response = await client.post(
-        f"/v1/mvnos/{mvno_id}/blocks", json={"segment": segment, "province": province, **extra}, headers=headers
+        f"/v1/mvnos/{mvno_id}/blocks",
+        json={"segment": segment, "province": province, **extra},
+        headers=headers,
     )
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()

@@ -38,7 +38,9 @@ async def test_mutations_write_audit_entries_with_actor(
     # Unchained until the sequencer runs; then every entry has a position and a hash.
     await _link_all(db)
     linked = (
-        await client.get("/v1/audit", params={"subject_kind": "mvno", "subject_id": mvno["id"]}, headers=operator)
+        await client.get(
+            "/v1/audit", params={"subject_kind": "mvno", "subject_id": mvno["id"]}, headers=operator
+        )
     ).json()["items"]
     assert all(e["seq"] is not None and len(e["hash"]) == 64 for e in linked)
     assert linked[0]["seq"] < linked[1]["seq"]
@@ -51,7 +53,8 @@ async def test_failed_request_leaves_no_audit_entry(
     before = raw.execute("SELECT count(*) FROM audit_entries").fetchone()
     await client.post(f"/v1/mvnos/{mvno['id']}/reinstate", headers=operator)  # illegal: already active
     after = raw.execute("SELECT count(*) FROM audit_entries WHERE subject_id = %s", (mvno["id"],)).fetchone()
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     assert after[0] == 1  # only mvno.created
 
 
@@ -73,7 +76,8 @@ async def test_verify_ok_then_detects_a_tampered_row(
     with raw.transaction():
         raw.execute("SET LOCAL session_replication_role = replica")
         raw.execute(
-            "UPDATE audit_entries SET data = data || '{\"name\": \"forged\"}' WHERE chain_pos = %s", (seq_row[0],)
+            'UPDATE audit_entries SET data = data || \'{"name": "forged"}\' WHERE chain_pos = %s',
+            (seq_row[0],),
         )
     try:
         broken = (await client.get("/v1/audit/verify", headers=operator)).json()
@@ -85,7 +89,8 @@ async def test_verify_ok_then_detects_a_tampered_row(
             raw.execute("SET LOCAL session_replication_role = replica")
             raw.execute("UPDATE audit_entries SET data = data - 'name' WHERE chain_pos = %s", (seq_row[0],))
             raw.execute(
-                "UPDATE audit_entries SET data = data || jsonb_build_object('name', %s::text) WHERE chain_pos = %s",
+                "UPDATE audit_entries SET data = data || jsonb_build_object('name', %s::text) "
+                "WHERE chain_pos = %s",
                 (mvno["name"], seq_row[0]),
             )
     assert (await client.get("/v1/audit/verify", headers=operator)).json()["ok"] is True
@@ -116,7 +121,9 @@ async def test_linked_rows_cannot_be_relinked(
     mvno = await factories.create_mvno(client, operator)
     await _link_all(db)
     with pytest.raises(psycopg.errors.RaiseException):
-        raw.execute("UPDATE audit_entries SET chain_hash = repeat('0', 64) WHERE subject_id = %s", (mvno["id"],))
+        raw.execute(
+            "UPDATE audit_entries SET chain_hash = repeat('0', 64) WHERE subject_id = %s", (mvno["id"],)
+        )
 
 
 async def test_concurrent_writers_lose_no_entry(
@@ -139,7 +146,8 @@ async def test_partner_sees_only_its_audit_and_cannot_verify(
 ) -> None:
     other = await factories.create_mvno(client, operator)
     mine = (await client.get("/v1/audit", params={"limit": 500}, headers=partner)).json()["items"]
-    assert mine and all(e["mvno_id"] == mvno["id"] for e in mine)
+    assert mine
+    assert all(e["mvno_id"] == mvno["id"] for e in mine)
     theirs = await client.get("/v1/audit", params={"subject_id": other["id"]}, headers=partner)
     assert theirs.json()["items"] == []
     assert_problem(await client.get("/v1/audit/verify", headers=partner), 403, "forbidden")

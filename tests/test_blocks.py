@@ -18,11 +18,14 @@ async def test_allocate_creates_10000_graded_numbers(
 ) -> None:
     mvno = await factories.create_mvno(client, operator)
     response = await client.post(
-        f"/v1/mvnos/{mvno['id']}/blocks", json={"segment": "165", "province": "44", "city": "深圳"}, headers=operator
+        f"/v1/mvnos/{mvno['id']}/blocks",
+        json={"segment": "165", "province": "44", "city": "深圳"},
+        headers=operator,
     )
     assert response.status_code == 201, response.text
     block = response.json()
-    assert block["prefix"].startswith("165") and len(block["prefix"]) == 7
+    assert block["prefix"].startswith("165")
+    assert len(block["prefix"]) == 7
     assert block["host"] == "CMCC"
     assert block["province_name"] == "广东省"
     assert block["city"] == "深圳"
@@ -32,7 +35,8 @@ async def test_allocate_creates_10000_graded_numbers(
         "SELECT msisdn, grade FROM numbers WHERE block_prefix = %s ORDER BY msisdn", (block["prefix"],)
     ).fetchall()
     assert len(rows) == 10000
-    assert rows[0][0] == block["prefix"] + "0000" and rows[-1][0] == block["prefix"] + "9999"
+    assert rows[0][0] == block["prefix"] + "0000"
+    assert rows[-1][0] == block["prefix"] + "9999"
     assert all(grade == grade_of(msisdn).value for msisdn, grade in rows)
     fetched = await client.get(f"/v1/blocks/{block['id']}", headers=operator)
     assert fetched.json() == block
@@ -55,11 +59,15 @@ async def test_explicit_prefix_and_its_errors(client: httpx.AsyncClient, operato
     block = await factories.allocate(client, operator, mvno["id"], segment="167", prefix="1679876")
     assert block["prefix"] == "1679876"
     taken = await client.post(
-        f"/v1/mvnos/{mvno['id']}/blocks", json={"segment": "167", "province": "11", "prefix": "1679876"}, headers=operator
+        f"/v1/mvnos/{mvno['id']}/blocks",
+        json={"segment": "167", "province": "11", "prefix": "1679876"},
+        headers=operator,
     )
     assert_problem(taken, 409, "block_unavailable")
     outside = await client.post(
-        f"/v1/mvnos/{mvno['id']}/blocks", json={"segment": "167", "province": "11", "prefix": "1710001"}, headers=operator
+        f"/v1/mvnos/{mvno['id']}/blocks",
+        json={"segment": "167", "province": "11", "prefix": "1710001"},
+        headers=operator,
     )
     assert_problem(outside, 409, "block_unavailable")
 
@@ -99,12 +107,20 @@ async def test_restricted_mvno_gets_no_blocks(client: httpx.AsyncClient, operato
         {"segment": "171", "province": "11", "size": 5},
     ],
 )
-async def test_invalid_block_bodies_are_422(client: httpx.AsyncClient, operator: dict[str, str], body: dict) -> None:  # type: ignore[type-arg]
+async def test_invalid_block_bodies_are_422(
+    client: httpx.AsyncClient, operator: dict[str, str], body: dict
+) -> None:  # type: ignore[type-arg]
     mvno = await factories.create_mvno(client, operator)
-    assert_problem(await client.post(f"/v1/mvnos/{mvno['id']}/blocks", json=body, headers=operator), 422, "validation_error")
+    assert_problem(
+        await client.post(f"/v1/mvnos/{mvno['id']}/blocks", json=body, headers=operator),
+        422,
+        "validation_error",
+    )
 
 
-async def test_exhausted_segment(client: httpx.AsyncClient, operator: dict[str, str], raw: psycopg.Connection) -> None:
+async def test_exhausted_segment(
+    client: httpx.AsyncClient, operator: dict[str, str], raw: psycopg.Connection
+) -> None:
     """1709 is used by this test only: fill every free H-code by raw SQL, then ask for one more."""
     mvno = await factories.create_mvno(client, operator)
     raw.execute(
@@ -119,11 +135,15 @@ async def test_exhausted_segment(client: httpx.AsyncClient, operator: dict[str, 
     assert_problem(response, 409, "block_unavailable")
 
 
-async def test_concurrent_allocations_get_distinct_blocks(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+async def test_concurrent_allocations_get_distinct_blocks(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
     mvno = await factories.create_mvno(client, operator)
     responses = await asyncio.gather(
         *(
-            client.post(f"/v1/mvnos/{mvno['id']}/blocks", json={"segment": "1705", "province": "11"}, headers=operator)
+            client.post(
+                f"/v1/mvnos/{mvno['id']}/blocks", json={"segment": "1705", "province": "11"}, headers=operator
+            )
             for _ in range(4)
         )
     )
@@ -142,7 +162,9 @@ async def test_live_counts_follow_reservations(
     raw.execute("UPDATE numbers SET status = 'quarantined' WHERE msisdn = %s", (block["prefix"] + "0003",))
     counts = (await client.get(f"/v1/blocks/{block['id']}", headers=operator)).json()["counts"]
     assert counts == {"available": 9997, "reserved": 2, "in_use": 0, "quarantined": 1}
-    listed = (await client.get("/v1/blocks", params={"mvno_id": mvno["id"]}, headers=operator)).json()["items"]
+    listed = (await client.get("/v1/blocks", params={"mvno_id": mvno["id"]}, headers=operator)).json()[
+        "items"
+    ]
     assert [b["counts"] for b in listed] == [counts]
 
 
@@ -152,7 +174,9 @@ async def test_block_filters_and_partner_404(
     other = await factories.create_mvno(client, operator)
     mine = await factories.allocate(client, operator, str(mvno["id"]), segment="165", province="31")
     theirs = await factories.allocate(client, operator, other["id"], segment="165", province="31")
-    found = (await client.get("/v1/blocks", params={"segment": "165", "province": "31"}, headers=partner)).json()
+    found = (
+        await client.get("/v1/blocks", params={"segment": "165", "province": "31"}, headers=partner)
+    ).json()
     assert [b["id"] for b in found["items"]] == [mine["id"]]
     assert_problem(await client.get(f"/v1/blocks/{theirs['id']}", headers=partner), 404, "not_found")
     assert (await client.get(f"/v1/blocks/{mine['id']}", headers=partner)).status_code == 200
@@ -169,7 +193,8 @@ class TestOverlapIsImpossibleEvenByRawSql:
     def test_same_prefix_twice(self, raw: psycopg.Connection, block: dict) -> None:  # type: ignore[type-arg]
         with pytest.raises(psycopg.errors.UniqueViolation):
             raw.execute(
-                "INSERT INTO blocks (id, prefix, segment, host, province, mvno_id, status, size, allocated_at) "
+                "INSERT INTO blocks (id, prefix, segment, host, province, mvno_id, status, size, "
+                "allocated_at) "
                 "VALUES ('blk_dup', %s, '165', 'CMCC', '11', %s, 'active', 10000, now())",
                 (block["prefix"], block["mvno_id"]),
             )
@@ -184,18 +209,27 @@ class TestOverlapIsImpossibleEvenByRawSql:
         ],
     )
     def test_malformed_blocks(
-        self, raw: psycopg.Connection, block: dict, prefix: str, segment: str, host: str, size: int  # type: ignore[type-arg]
+        self,
+        raw: psycopg.Connection,
+        block: dict,
+        prefix: str,
+        segment: str,
+        host: str,
+        size: int,  # type: ignore[type-arg]
     ) -> None:
         with pytest.raises((psycopg.errors.CheckViolation, psycopg.errors.ForeignKeyViolation)):
             raw.execute(
-                "INSERT INTO blocks (id, prefix, segment, host, province, mvno_id, status, size, allocated_at) "
+                "INSERT INTO blocks (id, prefix, segment, host, province, mvno_id, status, size, "
+                "allocated_at) "
                 "VALUES ('blk_bad', %s, %s, %s, '11', %s, 'active', %s, now())",
                 (prefix, segment, host, block["mvno_id"], size),
             )
 
     def test_number_outside_any_block(self, raw: psycopg.Connection, block: dict) -> None:  # type: ignore[type-arg]
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
-            raw.execute("INSERT INTO numbers (msisdn, status, grade) VALUES ('16299999999', 'available', 'standard')")
+            raw.execute(
+                "INSERT INTO numbers (msisdn, status, grade) VALUES ('16299999999', 'available', 'standard')"
+            )
 
     def test_number_twice(self, raw: psycopg.Connection, block: dict) -> None:  # type: ignore[type-arg]
         with pytest.raises(psycopg.errors.UniqueViolation):

@@ -11,7 +11,9 @@ from tests.factories import assert_problem
 
 async def test_missing_invalid_and_malformed_keys_are_401(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/v1/mvnos"), 401, "unauthorized")
-    assert_problem(await client.get("/v1/mvnos", headers={"Authorization": "Bearer nope"}), 401, "unauthorized")
+    assert_problem(
+        await client.get("/v1/mvnos", headers={"Authorization": "Bearer nope"}), 401, "unauthorized"
+    )
     assert_problem(await client.get("/v1/mvnos", headers={"Authorization": "Basic abc"}), 401, "unauthorized")
 
 
@@ -22,7 +24,9 @@ async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient, operato
 
 async def test_unknown_field_is_422_with_errors(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
     body = assert_problem(
-        await client.post("/v1/mvnos", json={"code": "ab", "is_admin": True}, headers=operator), 422, "validation_error"
+        await client.post("/v1/mvnos", json={"code": "ab", "is_admin": True}, headers=operator),
+        422,
+        "validation_error",
     )
     locations = [tuple(e["loc"]) for e in body["errors"]]
     assert ("body", "is_admin") in locations
@@ -49,9 +53,13 @@ async def test_bad_query_values_are_422(client: httpx.AsyncClient, operator: dic
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "bad\x01key"])
-async def test_invalid_idempotency_key_is_400(client: httpx.AsyncClient, operator: dict[str, str], key: str) -> None:
+async def test_invalid_idempotency_key_is_400(
+    client: httpx.AsyncClient, operator: dict[str, str], key: str
+) -> None:
     response = await client.post(
-        "/v1/mvnos", json={}, headers={**operator, "Idempotency-Key": key} if key else {**operator, "Idempotency-Key": ""}
+        "/v1/mvnos",
+        json={},
+        headers={**operator, "Idempotency-Key": key} if key else {**operator, "Idempotency-Key": ""},
     )
     assert_problem(response, 400, "idempotency_key_invalid")
 

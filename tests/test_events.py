@@ -11,7 +11,9 @@ import psycopg
 from tests import factories
 
 
-async def _drain(client: httpx.AsyncClient, headers: dict[str, str], cursor: str | None, **params: str) -> tuple[list[dict], str]:  # type: ignore[type-arg]
+async def _drain(
+    client: httpx.AsyncClient, headers: dict[str, str], cursor: str | None, **params: str
+) -> tuple[list[dict], str]:  # type: ignore[type-arg]
     items: list[dict] = []  # type: ignore[type-arg]
     while True:
         query = {"limit": "500", **params, **({"after": cursor} if cursor else {})}
@@ -40,10 +42,12 @@ async def test_types_filter_and_partner_scope(
     other = await factories.create_mvno(client, operator)
     await factories.allocate(client, operator, str(mvno["id"]), segment="165")
     seen, _ = await _drain(client, partner, None)
-    assert seen and all(e["mvno_id"] == mvno["id"] for e in seen)
+    assert seen
+    assert all(e["mvno_id"] == mvno["id"] for e in seen)
     assert other["id"] not in {e["mvno_id"] for e in seen}
     only_blocks, _ = await _drain(client, operator, None, types="block.allocated")
-    assert only_blocks and {e["type"] for e in only_blocks} == {"block.allocated"}
+    assert only_blocks
+    assert {e["type"] for e in only_blocks} == {"block.allocated"}
 
 
 def _insert_event(conn: psycopg.Connection, marker: str) -> None:

@@ -57,12 +57,16 @@ async def test_same_key_different_body_is_422(client: httpx.AsyncClient, operato
 async def test_same_key_other_path_is_422(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
     mvno = await factories.create_mvno(client, operator)
     headers = {**operator, "Idempotency-Key": _key()}
-    assert (await client.post(f"/v1/mvnos/{mvno['id']}/restrict", json={"reason": "r"}, headers=headers)).status_code == 200
+    assert (
+        await client.post(f"/v1/mvnos/{mvno['id']}/restrict", json={"reason": "r"}, headers=headers)
+    ).status_code == 200
     other = await client.post(f"/v1/mvnos/{mvno['id']}/reinstate", json={"reason": "r"}, headers=headers)
     assert_problem(other, 422, "idempotency_key_reused")
 
 
-async def test_keys_are_scoped_per_api_key(client: httpx.AsyncClient, operator: dict[str, str], db: object) -> None:
+async def test_keys_are_scoped_per_api_key(
+    client: httpx.AsyncClient, operator: dict[str, str], db: object
+) -> None:
     other_operator = factories.bearer(await factories.create_key(db, role="operator"))  # type: ignore[arg-type]
     key = _key()
     one = await client.post("/v1/mvnos", json=mvno_body(), headers={**operator, "Idempotency-Key": key})
@@ -90,7 +94,9 @@ async def test_request_while_first_is_in_flight_is_409(
     key_id = await _key_id_of(conninfo, operator)
     with psycopg.connect(conninfo) as holder:
         holder.execute("SELECT pg_advisory_xact_lock(1, hashtext(%s))", (f"{key_id}:{key}",))
-        response = await client.post("/v1/mvnos", json=mvno_body(), headers={**operator, "Idempotency-Key": key})
+        response = await client.post(
+            "/v1/mvnos", json=mvno_body(), headers={**operator, "Idempotency-Key": key}
+        )
         assert_problem(response, 409, "idempotency_key_in_flight")
         holder.rollback()
     after = await client.post("/v1/mvnos", json=mvno_body(), headers={**operator, "Idempotency-Key": key})
@@ -102,7 +108,9 @@ async def _key_id_of(conninfo: str, headers: dict[str, str]) -> str:
 
     secret = headers["Authorization"].removeprefix("Bearer ")
     with psycopg.connect(conninfo) as conn:
-        row = conn.execute("SELECT id FROM api_keys WHERE secret_hash = %s", (hash_secret(secret),)).fetchone()
+        row = conn.execute(
+            "SELECT id FROM api_keys WHERE secret_hash = %s", (hash_secret(secret),)
+        ).fetchone()
     assert row is not None
     return str(row[0])
 
@@ -112,7 +120,9 @@ async def test_concurrent_duplicates_have_exactly_one_effect(
 ) -> None:
     headers = {**operator, "Idempotency-Key": _key()}
     body = mvno_body()
-    responses = await asyncio.gather(*(client.post("/v1/mvnos", json=body, headers=headers) for _ in range(10)))
+    responses = await asyncio.gather(
+        *(client.post("/v1/mvnos", json=body, headers=headers) for _ in range(10))
+    )
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {201, 409}, statuses
     originals = [r for r in responses if r.status_code == 201 and "idempotent-replayed" not in r.headers]
@@ -137,7 +147,8 @@ async def test_api_key_secret_is_not_stored_for_replay(
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json()["id"] == first.json()["id"]
     assert replay.json()["key"] != secret
-    stored = raw.execute("SELECT response_body FROM idempotency_keys WHERE convert_from(response_body, 'UTF8') LIKE %s",
+    stored = raw.execute(
+        "SELECT response_body FROM idempotency_keys WHERE convert_from(response_body, 'UTF8') LIKE %s",
         (f"%{secret[-12:]}%",),
     )
     assert stored.fetchone() is None

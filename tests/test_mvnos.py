@@ -28,7 +28,9 @@ async def test_create_returns_contract_shape(client: httpx.AsyncClient, operator
     assert fetched.json() == created
 
 
-async def test_duplicate_code_is_409_with_existing_id(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+async def test_duplicate_code_is_409_with_existing_id(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
     first = await factories.create_mvno(client, operator)
     again = await client.post("/v1/mvnos", json=mvno_body(code=first["code"]), headers=operator)
     problem = assert_problem(again, 409, "conflict")
@@ -58,7 +60,9 @@ async def test_invalid_mvno_bodies_are_422(
     assert_problem(response, 422, "validation_error")
 
 
-async def test_patch_names_provinces_and_add_hosts(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+async def test_patch_names_provinces_and_add_hosts(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
     mvno = await factories.create_mvno(client, operator, hosts=["CMCC"], licensed_provinces=["11"])
     response = await client.patch(
         f"/v1/mvnos/{mvno['id']}",
@@ -84,22 +88,30 @@ async def test_patch_cannot_unlicense_a_province_holding_blocks(
 ) -> None:
     mvno = await factories.create_mvno(client, operator, licensed_provinces=["11", "31"])
     await factories.allocate(client, operator, mvno["id"], segment="165", province="31")
-    response = await client.patch(f"/v1/mvnos/{mvno['id']}", json={"licensed_provinces": ["11"]}, headers=operator)
+    response = await client.patch(
+        f"/v1/mvnos/{mvno['id']}", json={"licensed_provinces": ["11"]}, headers=operator
+    )
     assert_problem(response, 409, "conflict")
 
 
-async def test_patch_rejects_unknown_fields_and_status(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+async def test_patch_rejects_unknown_fields_and_status(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
     mvno = await factories.create_mvno(client, operator)
     for body in ({"status": "terminated"}, {"code": "new-code"}, {"id": "mvno_x"}):
         assert_problem(
-            await client.patch(f"/v1/mvnos/{mvno['id']}", json=body, headers=operator), 422, "validation_error"
+            await client.patch(f"/v1/mvnos/{mvno['id']}", json=body, headers=operator),
+            422,
+            "validation_error",
         )
 
 
 async def test_restrict_and_reinstate(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
     mvno = await factories.create_mvno(client, operator)
     url = f"/v1/mvnos/{mvno['id']}"
-    restricted = await client.post(f"{url}/restrict", json={"reason": "MIIT rectification order 2026-17"}, headers=operator)
+    restricted = await client.post(
+        f"{url}/restrict", json={"reason": "MIIT rectification order 2026-17"}, headers=operator
+    )
     assert restricted.status_code == 200
     assert restricted.json()["status"] == "restricted"
     assert restricted.json()["status_reason"] == "MIIT rectification order 2026-17"
@@ -158,23 +170,48 @@ EXPECTED = {
     ("GET", "/v1/mvnos/{id}", "own"): {"operator": 200, "partner": 200, "regulator": 200, "anonymous": 401},
     ("GET", "/v1/mvnos/{id}", "other"): {"operator": 200, "partner": 404, "regulator": 200, "anonymous": 401},
     ("PATCH", "/v1/mvnos/{id}", "own"): {"operator": 200, "partner": 403, "regulator": 403, "anonymous": 401},
-    ("PATCH", "/v1/mvnos/{id}", "other"): {"operator": 200, "partner": 404, "regulator": 403, "anonymous": 401},
-    ("POST", "/v1/mvnos/{id}/restrict", "own"): {"operator": 200, "partner": 403, "regulator": 403, "anonymous": 401},
+    ("PATCH", "/v1/mvnos/{id}", "other"): {
+        "operator": 200,
+        "partner": 404,
+        "regulator": 403,
+        "anonymous": 401,
+    },
+    ("POST", "/v1/mvnos/{id}/restrict", "own"): {
+        "operator": 200,
+        "partner": 403,
+        "regulator": 403,
+        "anonymous": 401,
+    },
     ("POST", "/v1/mvnos/{id}/restrict", "other"): {
         "operator": 200,
         "partner": 404,
         "regulator": 403,
         "anonymous": 401,
     },
-    ("POST", "/v1/mvnos/{id}/reinstate", "own"): {"operator": 409, "partner": 403, "regulator": 403, "anonymous": 401},
+    ("POST", "/v1/mvnos/{id}/reinstate", "own"): {
+        "operator": 409,
+        "partner": 403,
+        "regulator": 403,
+        "anonymous": 401,
+    },
     ("POST", "/v1/mvnos/{id}/reinstate", "other"): {
         "operator": 409,
         "partner": 404,
         "regulator": 403,
         "anonymous": 401,
     },
-    ("POST", "/v1/mvnos/{id}/blocks", "own"): {"operator": 201, "partner": 403, "regulator": 403, "anonymous": 401},
-    ("POST", "/v1/mvnos/{id}/blocks", "other"): {"operator": 201, "partner": 404, "regulator": 403, "anonymous": 401},
+    ("POST", "/v1/mvnos/{id}/blocks", "own"): {
+        "operator": 201,
+        "partner": 403,
+        "regulator": 403,
+        "anonymous": 401,
+    },
+    ("POST", "/v1/mvnos/{id}/blocks", "other"): {
+        "operator": 201,
+        "partner": 404,
+        "regulator": 403,
+        "anonymous": 401,
+    },
 }
 
 BODIES = {

@@ -89,7 +89,9 @@ def test_msisdn_inputs_accepted(raw: str, expected: str) -> None:
     assert msisdn.normalise(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "1701234567", "170123456789", "27012345678", "1701234567x", "+1 17012345678"])
+@pytest.mark.parametrize(
+    "raw", ["", "1701234567", "170123456789", "27012345678", "1701234567x", "+1 17012345678"]
+)
 def test_msisdn_inputs_rejected(raw: str) -> None:
     with pytest.raises(ValidationFailed):
         msisdn.normalise(raw)

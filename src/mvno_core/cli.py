@@ -185,3 +185,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")])
 
     asyncio.run(run())
     typer.echo(f"Revoked {key_id}.")
+
+
+if __name__ == "__main__":
+    app()

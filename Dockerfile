@@ -1,0 +1,20 @@
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY requirements.txt constraints.txt ./
+RUN pip install --no-cache-dir -c constraints.txt -r requirements.txt
+
+COPY pyproject.toml README.md alembic.ini ./
+COPY src ./src
+COPY migrations ./migrations
+RUN pip install --no-cache-dir --no-deps -e . \
+    && useradd --system --uid 10001 mvno
+USER mvno
+
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"
+# Migrates to head, then serves. Demo data only when MVNO_DEMO=1 (see docker-compose.yml).
+CMD ["sh", "-c", "mvno-core serve --host 0.0.0.0 --port 8000 $( [ \"${MVNO_DEMO:-0}\" = 1 ] && echo --demo || echo --no-demo )"]

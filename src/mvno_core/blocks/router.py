@@ -7,9 +7,10 @@ from fastapi import APIRouter, Query, Response, status
 from mvno_core.blocks import service
 from mvno_core.blocks.schemas import BlockCreate, BlockRead
 from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
 
-router = APIRouter(prefix="/v1", tags=["blocks"], route_class=ApiRoute)
+router = APIRouter(prefix="/v1", tags=["blocks"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
 
 @router.post(

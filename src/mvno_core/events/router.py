@@ -8,9 +8,10 @@ from pydantic import BaseModel
 
 from mvno_core.events import service
 from mvno_core.pagination import Limit, decode_cursor, encode_cursor
+from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.routing import ApiRoute, Ctx
 
-router = APIRouter(prefix="/v1/events", tags=["events"], route_class=ApiRoute)
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
 
 class EventSubject(BaseModel):

@@ -6,10 +6,11 @@ from mvno_core.mvnos import service
 from mvno_core.mvnos.models import Mvno
 from mvno_core.mvnos.schemas import MvnoCreate, MvnoRead, MvnoRestrict, MvnoUpdate
 from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.reference.data import province_name
 from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
 
-router = APIRouter(prefix="/v1/mvnos", tags=["mvnos"], route_class=ApiRoute)
+router = APIRouter(prefix="/v1/mvnos", tags=["mvnos"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
 
 def to_read(mvno: Mvno) -> MvnoRead:

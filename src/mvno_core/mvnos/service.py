@@ -74,6 +74,8 @@ async def update(ctx: RequestContext, mvno_id: str, data: MvnoUpdate) -> Mvno:
     mvno = await get_visible(ctx, mvno_id, lock="update")
     ctx.principal.ensure_operator()
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if not changes:
+        return mvno  # nothing asked, nothing changed, nothing to audit
     if "hosts" in changes:
         missing = set(mvno.hosts) - {h.value for h in data.hosts or []}
         if missing:

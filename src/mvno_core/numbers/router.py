@@ -10,9 +10,10 @@ from mvno_core.numbers import service
 from mvno_core.numbers.grading import Grade
 from mvno_core.numbers.schemas import NumberChanges, NumberRead, NumberStatus
 from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.routing import ApiRoute, Ctx
 
-router = APIRouter(prefix="/v1/numbers", tags=["numbers"], route_class=ApiRoute)
+router = APIRouter(prefix="/v1/numbers", tags=["numbers"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
 
 @router.get("", summary="Search numbers (pattern: ? one digit, * any run; over all 11 digits)")

@@ -3,10 +3,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.reference.data import HOST_NAMES, PROVINCES, SEGMENTS, Host
 from mvno_core.routing import ApiRoute, Ctx
 
-router = APIRouter(prefix="/v1", tags=["reference"], route_class=ApiRoute)
+router = APIRouter(prefix="/v1", tags=["reference"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
 
 class SegmentRead(BaseModel):

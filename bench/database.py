@@ -198,6 +198,34 @@ def number_counts(conn: Connection) -> dict[str, int]:
     return {str(status): int(n) for status, n in rows}
 
 
+def numbers_index_scans(conn: Connection, *, wait_for_others: float = 10.0) -> dict[str, int]:
+    """``idx_scan`` per index of ``numbers`` since the database was created.
+
+    Other sessions (the stopped server's) publish their counters when they exit, so this waits until
+    no other session is connected to the database, up to ``wait_for_others`` seconds.
+    """
+    deadline = time.monotonic() + wait_for_others
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+        if row is None or row[0] == 0:
+            break
+        time.sleep(0.1)
+    rows = conn.execute(
+        "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes "
+        "WHERE relname = 'numbers' ORDER BY indexrelname"
+    ).fetchall()
+    return {str(name): int(scans) for name, scans in rows}
+
+
+def plan_cost(plan: str) -> float:
+    """The estimated total cost of a plan (its top node)."""
+    match = re.search(r"cost=[\d.]+\.\.([\d.]+)", plan)
+    return float(match.group(1)) if match else float("nan")
+
+
 def search_statement(pattern: str, limit: int) -> tuple[str, dict[str, Any]]:
     """The SQL and parameters numbers.repository.search sends for ``GET /v1/numbers?pattern=…``."""
     clauses, params = criteria_sql(

@@ -253,13 +253,7 @@ def measure_search(client: httpx.Client, rounds: int) -> list[SearchCase]:
     return cases
 
 
-# --- report -------------------------------------------------------------------------------------------
-
-
-def print_plan(title: str, plan: str) -> None:
-    print(f"\n{title}")
-    for line in plan.splitlines():
-        print(f"    {line}")
+# --- phases and report --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +293,8 @@ def phase_allocation(s: Session, rounds: int) -> tuple[dict[str, Any], int]:
     run = measure_allocation(s.client, s.conn, s.mvno_id, rounds)
     http, raw = Latency.of(run.http_seconds), Latency.of(run.raw_seconds)
     ratio = http.median_ms / raw.median_ms
-    print(f"  HTTP POST /v1/mvnos/{{id}}/blocks  {http}")
-    print(f"  raw INSERT…SELECT (1 txn)        {raw}")
+    print(f"  HTTP POST /v1/mvnos/{{id}}/blocks           {http}")
+    print(f"  raw SQL, block + INSERT…SELECT (1 txn)  {raw}")
     verdict = "meets" if ratio <= ALLOCATION_GOAL else "MISSES"
     print(f"  ratio of medians HTTP/raw = {ratio:.2f}×  ({verdict} the ≤ {ALLOCATION_GOAL:.0f}× goal)")
     figures = {
@@ -328,6 +322,8 @@ def phase_fill(s: Session, target_blocks: int, existing_blocks: int) -> dict[str
             f"  {to_fill} blocks of segment {FILL_SEGMENT} by raw SQL in {seconds:.1f} s "
             f"({rate:,.0f} numbers/s)"
         )
+    else:
+        print(f"  nothing to add: the allocation phase made {existing_blocks} blocks")
     vacuum_seconds = db.vacuum_analyze(s.conn)
     print(f"  VACUUM (ANALYZE) numbers, blocks: {vacuum_seconds:.1f} s")
     return {
@@ -367,10 +363,10 @@ def phase_reservations(s: Session) -> dict[str, Any]:
     }
 
 
-def phase_search(s: Session, rounds: int) -> list[dict[str, Any]]:
-    counts = db.number_counts(s.conn)
+def phase_search(s: Session, rounds: int, counts: dict[str, int]) -> list[dict[str, Any]]:
     section(f"Search: GET /v1/numbers?…&limit={PAGE_LIMIT}, {rounds} rounds per case")
     print(f"  numbers by status: {counts} (total {sum(counts.values()):,})")
+    print("  items = items on the first page ('+': there is a next page)")
     figures: list[dict[str, Any]] = []
     for case in measure_search(s.client, rounds):
         latency = Latency.of(case.seconds)
@@ -388,6 +384,12 @@ def phase_search(s: Session, rounds: int) -> list[dict[str, Any]]:
     return figures
 
 
+def print_plan(title: str, plan: str) -> None:
+    print(f"\n{title}")
+    for line in plan.splitlines():
+        print(f"    {line}")
+
+
 def phase_explain(conn: db.Connection) -> dict[str, Any]:
     section(f"Query plan of pattern={EXPLAINED_PATTERN} (the service's statement, parameters bound)")
     plan = db.explain_search(conn, EXPLAINED_PATTERN, PAGE_LIMIT)
@@ -398,13 +400,30 @@ def phase_explain(conn: db.Connection) -> dict[str, Any]:
     generic_uses_index = db.REVERSED_INDEX in generic
     print_plan("EXPLAIN (GENERIC_PLAN), parameters unknown, as a prepared statement may run it:", generic)
     print(f"  → {db.REVERSED_INDEX} {'IS' if generic_uses_index else 'is NOT'} used by the generic plan")
+    custom_cost, generic_cost = db.plan_cost(plan), db.plan_cost(generic)
+    keeps_custom = generic_cost > custom_cost
+    print(
+        f"  → estimated cost: custom {custom_cost:,.1f}, generic {generic_cost:,.1f}, so PostgreSQL "
+        f"{'keeps custom plans' if keeps_custom else 'MAY SWITCH to the generic plan'} "
+        "for the server's prepared statement"
+    )
     return {
         "pattern": EXPLAINED_PATTERN,
         "plan": plan,
         "uses_reversed_index": uses_index,
         "generic_plan": generic,
         "generic_plan_uses_reversed_index": generic_uses_index,
+        "custom_cost": custom_cost,
+        "generic_cost": generic_cost,
     }
+
+
+def phase_index_usage(conn: db.Connection) -> dict[str, int]:
+    section("Index scans on numbers during the run (pg_stat_user_indexes)")
+    scans = db.numbers_index_scans(conn)
+    for name, count in scans.items():
+        print(f"  {name:<34} {count:>8,}{'   ← never used' if count == 0 else ''}")
+    return scans
 
 
 def main() -> None:
@@ -441,7 +460,8 @@ def main() -> None:
             results["fill"] = phase_fill(s, args.blocks_for_search, blocks)
             results["reservations"] = phase_reservations(s)
             results["numbers"] = db.number_counts(conn)
-            results["search"] = phase_search(s, args.search_rounds)
+            results["search"] = phase_search(s, args.search_rounds, results["numbers"])
+        results["index_scans"] = phase_index_usage(conn)
         results["explain"] = phase_explain(conn)
 
     results["total_seconds"] = round(time.perf_counter() - wall_start, 1)
@@ -454,7 +474,6 @@ def main() -> None:
 def print_summary(results: dict[str, Any]) -> None:
     section("Summary")
     alloc, rsv, explain = results["allocation"], results["reservations"], results["explain"]
-    total = sum(results["numbers"].values())
     rows: list[tuple[str, str, str, str]] = [
         (
             "allocate 10,000-number block, HTTP",
@@ -462,7 +481,12 @@ def print_summary(results: dict[str, Any]) -> None:
             _ms(alloc["http"]["p95_ms"]),
             "",
         ),
-        ("allocate, raw INSERT…SELECT", _ms(alloc["raw"]["median_ms"]), _ms(alloc["raw"]["p95_ms"]), ""),
+        (
+            "allocate, raw SQL (block + INSERT…SELECT)",
+            _ms(alloc["raw"]["median_ms"]),
+            _ms(alloc["raw"]["p95_ms"]),
+            "",
+        ),
         (
             "  ratio of medians HTTP/raw",
             f"{alloc['ratio_of_medians']:.2f}×",
@@ -477,7 +501,7 @@ def print_summary(results: dict[str, Any]) -> None:
                 f"search {case['case']}",
                 _ms(case["latency"]["median_ms"]),
                 _ms(case["latency"]["p95_ms"]),
-                f"{case['first_page_items']}{more} items on page 1 (of {total:,} numbers)",
+                f"{case['first_page_items']}{more} items on page 1",
             )
         )
     distinct = "all distinct" if rsv["all_distinct"] else "NOT all distinct"
@@ -499,6 +523,8 @@ def print_summary(results: dict[str, Any]) -> None:
         )
     )
     width = max(len(row[0]) for row in rows)
+    counts = results["numbers"]
+    print(f"  searches ran on {sum(counts.values()):,} numbers ({counts.get('available', 0):,} available)\n")
     print(f"  {'measurement':<{width}}  {'median ms':>9}  {'p95 ms':>8}  notes")
     print(f"  {'-' * width}  {'-' * 9}  {'-' * 8}  {'-' * 30}")
     for name, median, p95, note in rows:

@@ -25,7 +25,7 @@ from mvno_core.blocks.repository import INSERT_NUMBERS_SQL
 from mvno_core.embedded import ensure_database, start_embedded
 from mvno_core.ids import new_id
 from mvno_core.numbers import patterns
-from mvno_core.numbers.repository import _SELECT as SEARCH_SELECT  # the exact statement the service runs
+from mvno_core.numbers.repository import SELECT_NUMBERS as SEARCH_SELECT  # the service's statement
 from mvno_core.numbers.repository import criteria_sql
 from mvno_core.ops import migrate
 from mvno_core.reference.data import BLOCK_SIZE, PROVINCES

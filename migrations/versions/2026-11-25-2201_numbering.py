@@ -81,11 +81,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("msisdn", name=op.f("pk_numbers")),
     )
     op.create_index(
-        "ix_numbers_available",
+        "ix_numbers_claimable",
         "numbers",
         ["msisdn"],
         unique=False,
-        postgresql_where=sa.text("status = 'available'"),
+        postgresql_where=sa.text("status IN ('available', 'reserved')"),
     )
     op.create_index(
         "ix_numbers_block_prefix_status",
@@ -113,13 +113,6 @@ def upgrade() -> None:
         ["msisdn"],
         unique=False,
         postgresql_where=sa.text("grade = 'premium'"),
-    )
-    op.create_index(
-        "ix_numbers_reserved_until",
-        "numbers",
-        ["reserved_until"],
-        unique=False,
-        postgresql_where=sa.text("status = 'reserved'"),
     )
     op.create_table(
         "reservations",
@@ -160,11 +153,6 @@ def downgrade() -> None:
         postgresql_where=sa.text("status = 'active'"),
     )
     op.drop_table("reservations")
-    op.drop_index(
-        "ix_numbers_reserved_until",
-        table_name="numbers",
-        postgresql_where=sa.text("status = 'reserved'"),
-    )
     op.drop_index("ix_numbers_premium", table_name="numbers", postgresql_where=sa.text("grade = 'premium'"))
     op.drop_index(
         "ix_numbers_msisdn_trgm",
@@ -175,9 +163,9 @@ def downgrade() -> None:
     op.drop_index("ix_numbers_msisdn_reversed", table_name="numbers")
     op.drop_index("ix_numbers_block_prefix_status", table_name="numbers")
     op.drop_index(
-        "ix_numbers_available",
+        "ix_numbers_claimable",
         table_name="numbers",
-        postgresql_where=sa.text("status = 'available'"),
+        postgresql_where=sa.text("status IN ('available', 'reserved')"),
     )
     op.drop_table("numbers")
     op.drop_index("ix_blocks_segment_province", table_name="blocks")

@@ -29,20 +29,16 @@ class Number(Base):
         Index("ix_numbers_block_prefix_status", "block_prefix", "status", "reserved_until"),
         # Suffix searches (*8888): reverse(msisdn) LIKE '8888%' is a range scan here.
         Index("ix_numbers_msisdn_reversed", text("reverse(msisdn)")),
+        # Numbers that may be claimable (see numbers.repository.CLAIMABLE), in msisdn order.
         Index(
-            "ix_numbers_available",
+            "ix_numbers_claimable",
             "msisdn",
-            postgresql_where=text("status = 'available'"),
+            postgresql_where=text("status IN ('available', 'reserved')"),
         ),
         Index(
             "ix_numbers_premium",
             "msisdn",
             postgresql_where=text("grade = 'premium'"),
-        ),
-        Index(
-            "ix_numbers_reserved_until",
-            "reserved_until",
-            postgresql_where=text("status = 'reserved'"),
         ),
         Index(
             "ix_numbers_msisdn_trgm",

@@ -86,6 +86,8 @@ async def reserve(ctx: RequestContext, data: ReservationCreate) -> ReservationRe
             grade=criteria.grade.value if criteria.grade else None,
             pattern=patterns.parse(criteria.pattern) if criteria.pattern is not None else None,
         )
+        if criteria.pattern is not None:
+            await numbers.plan_per_pattern(ctx.session)
         row = await repository.claim_any(
             ctx.session, clauses=clauses, criteria_params=criteria_params, params=params
         )

@@ -8,6 +8,7 @@ import warnings
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.auth import service as key_service
 from mvno_core.auth.principal import Role
@@ -31,6 +32,13 @@ app.add_typer(keys_app, name="keys")
 def _database(settings: Settings) -> tuple[str, Database]:
     url = resolve_database_url(settings)
     return url, Database(url, pool_size=2, max_overflow=0)
+
+
+def _cli_context(session: AsyncSession, settings: Settings) -> RequestContext:
+    """CLI actions are audited as the operator-role principal ``cli``."""
+    return RequestContext(
+        session=session, principal=demo.CLI, request_id="cli", now=SystemClock().now(), settings=settings
+    )
 
 
 def _print_demo_keys(created: list[demo.DemoKey] | None) -> None:
@@ -125,13 +133,7 @@ def keys_create(
     async def run() -> tuple[str, str]:
         try:
             async with db.transaction() as session:
-                ctx = RequestContext(
-                    session=session,
-                    principal=demo.CLI,
-                    request_id="cli",
-                    now=SystemClock().now(),
-                    settings=settings,
-                )
+                ctx = _cli_context(session, settings)
                 key, secret = await key_service.create_key(
                     session, role=role, mvno_id=mvno, name=name, ctx=ctx
                 )
@@ -172,13 +174,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")])
     async def run() -> None:
         try:
             async with db.transaction() as session:
-                ctx = RequestContext(
-                    session=session,
-                    principal=demo.CLI,
-                    request_id="cli",
-                    now=SystemClock().now(),
-                    settings=settings,
-                )
+                ctx = _cli_context(session, settings)
                 await key_service.revoke_key(session, key_id, ctx)
         finally:
             await db.dispose()

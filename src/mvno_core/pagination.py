@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -21,6 +22,13 @@ Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor 
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+def page_of(rows: list[T], limit: int, key: Callable[[T], Any]) -> Page[T]:
+    """Build a page from ``limit + 1`` fetched rows: the extra row only says that a next page exists."""
+    items = rows[:limit]
+    has_more = len(rows) > limit
+    return Page(items=items, next_cursor=encode_cursor(key(items[-1])) if has_more else None)
 
 
 def encode_cursor(*values: Any) -> str:

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import RowMapping
 
 from mvno_core.audit import sequencer, service
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.problems import PROBLEM_RESPONSES, Forbidden
 from mvno_core.routing import ApiRoute, Ctx
 
@@ -79,8 +79,7 @@ async def list_audit(
         after_id=after[0] if after else None,
         limit=limit + 1,
     )
-    items = [to_read(r) for r in rows[:limit]]
-    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+    return page_of([to_read(r) for r in rows], limit, key=lambda entry: entry.id)
 
 
 @router.get("/verify", summary="Link pending entries, then verify the whole hash chain")

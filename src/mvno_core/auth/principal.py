@@ -28,6 +28,14 @@ class Principal:
         """The only MVNO this caller may see, or None for all (operator, regulator)."""
         return self.mvno_id if self.is_partner else None
 
+    def narrow(self, requested_mvno_id: str | None) -> tuple[bool, str | None]:
+        """Apply a partner's scope to a list filter: ``(anything_visible, mvno_id_to_filter_on)``.
+
+        A partner asking for another MVNO's objects sees an empty list (they do not exist for it)."""
+        if not self.is_partner:
+            return True, requested_mvno_id
+        return requested_mvno_id in (None, self.mvno_id), self.mvno_id
+
     def ensure_can_see(self, mvno_id: str | None) -> None:
         """A partner touching another MVNO's object gets 404, never 403: nothing leaks about it."""
         if self.is_partner and mvno_id != self.mvno_id:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from mvno_core.blocks import service
 from mvno_core.blocks.schemas import BlockCreate, BlockRead
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
 
@@ -43,8 +43,7 @@ async def list_blocks(
         after_prefix=after[0] if after else None,
         limit=limit + 1,
     )
-    items = rows[:limit]
-    return Page(items=items, next_cursor=encode_cursor(items[-1].prefix) if len(rows) > limit else None)
+    return page_of(rows, limit, key=lambda block: block.prefix)
 
 
 @router.get("/blocks/{block_id}", summary="Get a block with live counts")

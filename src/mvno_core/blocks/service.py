@@ -110,11 +110,9 @@ async def list_visible(
     after_prefix: str | None,
     limit: int,
 ) -> list[BlockRead]:
-    scope = ctx.principal.mvno_scope()
-    if scope is not None:
-        if mvno_id is not None and mvno_id != scope:
-            return []  # another MVNO's blocks do not exist for a partner
-        mvno_id = scope
+    visible, mvno_id = ctx.principal.narrow(mvno_id)
+    if not visible:
+        return []
     blocks = await repository.list_page(
         ctx.session,
         mvno_id=mvno_id,

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response, status
 from mvno_core.mvnos import service
 from mvno_core.mvnos.models import Mvno
 from mvno_core.mvnos.schemas import MvnoCreate, MvnoRead, MvnoRestrict, MvnoUpdate
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.reference.data import province_name
 from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
@@ -46,8 +46,7 @@ async def create_mvno(body: MvnoCreate, ctx: Ctx, response: Response) -> MvnoRea
 async def list_mvnos(ctx: Ctx, cursor: Cursor = None, limit: Limit = 50) -> Page[MvnoRead]:
     after = decode_cursor(cursor, str)
     rows = await service.list_visible(ctx, after_id=after[0] if after else None, limit=limit + 1)
-    items = [to_read(m) for m in rows[:limit]]
-    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+    return page_of([to_read(m) for m in rows], limit, key=lambda mvno: mvno.id)
 
 
 @router.get("/{mvno_id}", summary="Get an MVNO")

@@ -9,7 +9,7 @@ from mvno_core.numbers import msisdn as msisdns
 from mvno_core.numbers import service
 from mvno_core.numbers.grading import Grade
 from mvno_core.numbers.schemas import NumberChanges, NumberRead, NumberStatus
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.routing import ApiRoute, Ctx
 
@@ -42,8 +42,7 @@ async def search_numbers(
         after_msisdn=after[0] if after else None,
         limit=limit + 1,
     )
-    items = rows[:limit]
-    return Page(items=items, next_cursor=encode_cursor(items[-1].msisdn) if len(rows) > limit else None)
+    return page_of(rows, limit, key=lambda number: number.msisdn)
 
 
 @router.get("/{msisdn}", summary="Get one number")

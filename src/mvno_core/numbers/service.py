@@ -40,11 +40,9 @@ async def search(
     after_msisdn: str | None,
     limit: int,
 ) -> list[NumberRead]:
-    scope = ctx.principal.mvno_scope()
-    if scope is not None:
-        if mvno_id is not None and mvno_id != scope:
-            return []
-        mvno_id = scope
+    visible, mvno_id = ctx.principal.narrow(mvno_id)
+    if not visible:
+        return []
     rows = await repository.search(
         ctx.session,
         now=ctx.now,

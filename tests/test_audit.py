@@ -50,12 +50,12 @@ async def test_failed_request_leaves_no_audit_entry(
     client: httpx.AsyncClient, operator: dict[str, str], raw: psycopg.Connection
 ) -> None:
     mvno = await factories.create_mvno(client, operator)
-    before = raw.execute("SELECT count(*) FROM audit_entries").fetchone()
-    await client.post(f"/v1/mvnos/{mvno['id']}/reinstate", headers=operator)  # illegal: already active
-    after = raw.execute("SELECT count(*) FROM audit_entries WHERE subject_id = %s", (mvno["id"],)).fetchone()
-    assert before is not None
-    assert after is not None
-    assert after[0] == 1  # only mvno.created
+    refused = await client.post(f"/v1/mvnos/{mvno['id']}/reinstate", headers=operator)  # already active
+    assert_problem(refused, 409, "illegal_transition")
+    entries = raw.execute("SELECT action FROM audit_entries WHERE subject_id = %s", (mvno["id"],)).fetchall()
+    events = raw.execute("SELECT type FROM events WHERE subject_id = %s", (mvno["id"],)).fetchall()
+    assert entries == [("mvno.created",)]
+    assert events == [("mvno.created",)]
 
 
 async def test_verify_ok_then_detects_a_tampered_row(

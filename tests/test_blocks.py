@@ -136,17 +136,25 @@ async def test_exhausted_segment(
 
 
 async def test_concurrent_allocations_get_distinct_blocks(
-    client: httpx.AsyncClient, operator: dict[str, str]
+    client: httpx.AsyncClient, operator: dict[str, str], conninfo: str
 ) -> None:
     mvno = await factories.create_mvno(client, operator)
-    responses = await asyncio.gather(
-        *(
-            client.post(
-                f"/v1/mvnos/{mvno['id']}/blocks", json={"segment": "1705", "province": "11"}, headers=operator
+    # Barrier: hold the segment's allocation lock until all four requests wait for it.
+    async with await psycopg.AsyncConnection.connect(conninfo) as holder:
+        await holder.execute("SELECT pg_advisory_xact_lock(3, hashtext('1705'))")
+        tasks = [
+            asyncio.create_task(
+                client.post(
+                    f"/v1/mvnos/{mvno['id']}/blocks",
+                    json={"segment": "1705", "province": "11"},
+                    headers=operator,
+                )
             )
             for _ in range(4)
-        )
-    )
+        ]
+        await factories.wait_for_lock_waiters(conninfo, 4)
+        await holder.rollback()
+    responses = await asyncio.gather(*tasks)
     assert [r.status_code for r in responses] == [201] * 4
     assert len({r.json()["prefix"] for r in responses}) == 4
 

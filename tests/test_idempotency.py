@@ -8,6 +8,7 @@ import uuid
 import httpx
 import psycopg
 
+from mvno_core.idempotency.service import lock_scope
 from tests import factories
 from tests.factories import assert_problem, mvno_body
 
@@ -93,7 +94,7 @@ async def test_request_while_first_is_in_flight_is_409(
     key = _key()
     key_id = await _key_id_of(conninfo, operator)
     with psycopg.connect(conninfo) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(1, hashtext(%s))", (f"{key_id}:{key}",))
+        holder.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_scope(key_id, key),))
         response = await client.post(
             "/v1/mvnos", json=mvno_body(), headers={**operator, "Idempotency-Key": key}
         )

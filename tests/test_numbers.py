@@ -150,14 +150,14 @@ async def test_pattern_search_matches_brute_force_oracle(
 ) -> None:
     mvno_id, numbers = oracle_block
     pattern = data.draw(_patterns(numbers[0][:7]))
-    expected = sorted(n for n in numbers if matches(pattern, n))
-    response = await client.get(
-        "/v1/numbers", params={"mvno_id": mvno_id, "pattern": pattern, "limit": "500"}, headers=operator
-    )
+    grade = data.draw(st.sampled_from([None, "standard", "premium"]))
+    expected = sorted(n for n in numbers if matches(pattern, n) and grade in (None, grade_of(n).value))
+    params = {"mvno_id": mvno_id, "pattern": pattern, "limit": "500", **({"grade": grade} if grade else {})}
+    response = await client.get("/v1/numbers", params=params, headers=operator)
     assert response.status_code == 200, (pattern, response.text)
     page = response.json()
-    assert [n["msisdn"] for n in page["items"]] == expected[:500], pattern
-    assert (page["next_cursor"] is not None) == (len(expected) > 500), pattern
+    assert [n["msisdn"] for n in page["items"]] == expected[:500], (pattern, grade)
+    assert (page["next_cursor"] is not None) == (len(expected) > 500), (pattern, grade)
 
 
 async def test_suffix_search_uses_the_reverse_index(db: Database) -> None:
@@ -179,21 +179,25 @@ async def test_changes_since(
     mvno = await factories.create_mvno(client, operator)
     block = await factories.allocate(client, operator, mvno["id"], segment="165")
     msisdn = block["prefix"] + "1234"
-    fresh = (
-        await client.get(f"/v1/numbers/{msisdn}/changes", params={"since": "2020-01-01"}, headers=operator)
-    ).json()
+
+    async def changes(since: str) -> dict[str, Any]:
+        response = await client.get(
+            f"/v1/numbers/{msisdn}/changes", params={"since": since}, headers=operator
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    fresh = await changes("2020-01-01")
     assert fresh == {"msisdn": msisdn, "since": "2020-01-01", "changed": False, "last_cancelled_at": None}
-    # Cancellation is a later stage; it stamps last_cancelled_at on the number.
-    raw.execute("UPDATE numbers SET last_cancelled_at = '2026-03-15T10:00:00Z' WHERE msisdn = %s", (msisdn,))
-    before = (
-        await client.get(f"/v1/numbers/{msisdn}/changes", params={"since": "2026-03-01"}, headers=operator)
-    ).json()
+    # Cancellation is a later stage; it stamps last_cancelled_at on the number. 2026-03-31 17:00 UTC is
+    # already 2026-04-01 01:00 in China, so it counts as a change "since 2026-04-01".
+    raw.execute("UPDATE numbers SET last_cancelled_at = '2026-03-31T17:00:00Z' WHERE msisdn = %s", (msisdn,))
+    before = await changes("2026-03-01")
     assert before["changed"] is True
-    assert before["last_cancelled_at"].startswith("2026-03-15T10:00:00")
-    after = (
-        await client.get(f"/v1/numbers/{msisdn}/changes", params={"since": "2026-04-01"}, headers=operator)
-    ).json()
-    assert after["changed"] is False
+    assert before["last_cancelled_at"].startswith("2026-03-31T17:00:00")
+    assert (await changes("2026-04-01"))["changed"] is True
+    assert (await changes("2026-04-02"))["changed"] is False
     assert_problem(
         await client.get(f"/v1/numbers/{msisdn}/changes", headers=operator), 422, "validation_error"
     )

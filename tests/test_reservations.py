@@ -232,12 +232,23 @@ async def test_sweeper_frees_numbers_of_lapsed_reservations(
 
 
 async def test_twenty_concurrent_claims_of_one_number_one_wins(
-    client: httpx.AsyncClient, partner: dict[str, str], block: dict[str, Any], raw: psycopg.Connection
+    client: httpx.AsyncClient,
+    partner: dict[str, str],
+    block: dict[str, Any],
+    raw: psycopg.Connection,
+    conninfo: str,
 ) -> None:
     msisdn = block["prefix"] + "0500"
-    responses = await asyncio.gather(
-        *(client.post("/v1/reservations", json={"msisdn": msisdn}, headers=partner) for _ in range(20))
-    )
+    # Barrier: hold the number's row so all 20 requests queue on it, then let them race.
+    async with await psycopg.AsyncConnection.connect(conninfo) as holder:
+        await holder.execute("SELECT 1 FROM numbers WHERE msisdn = %s FOR UPDATE", (msisdn,))
+        tasks = [
+            asyncio.create_task(client.post("/v1/reservations", json={"msisdn": msisdn}, headers=partner))
+            for _ in range(20)
+        ]
+        await factories.wait_for_lock_waiters(conninfo, 20)
+        await holder.rollback()
+    responses = await asyncio.gather(*tasks)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 19, statuses
     for r in responses:
@@ -248,16 +259,28 @@ async def test_twenty_concurrent_claims_of_one_number_one_wins(
 
 
 async def test_fifty_concurrent_any_number_claims_on_a_pool_of_thirty(
-    client: httpx.AsyncClient, partner: dict[str, str], block: dict[str, Any], raw: psycopg.Connection
+    client: httpx.AsyncClient,
+    partner: dict[str, str],
+    block: dict[str, Any],
+    raw: psycopg.Connection,
+    conninfo: str,
+    mvno: dict[str, Any],
 ) -> None:
     # Leave exactly 30 numbers claimable in this MVNO.
     raw.execute(
         "UPDATE numbers SET status = 'quarantined' WHERE block_prefix = %s AND msisdn > %s",
         (block["prefix"], block["prefix"] + "0029"),
     )
-    responses = await asyncio.gather(
-        *(client.post("/v1/reservations", json={"criteria": {}}, headers=partner) for _ in range(50))
-    )
+    # Barrier: hold the MVNO row (each reservation reads it FOR KEY SHARE), release when all 50 wait.
+    async with await psycopg.AsyncConnection.connect(conninfo) as holder:
+        await holder.execute("SELECT 1 FROM mvnos WHERE id = %s FOR UPDATE", (mvno["id"],))
+        tasks = [
+            asyncio.create_task(client.post("/v1/reservations", json={"criteria": {}}, headers=partner))
+            for _ in range(50)
+        ]
+        await factories.wait_for_lock_waiters(conninfo, 50)
+        await holder.rollback()
+    responses = await asyncio.gather(*tasks)
     won = [r.json()["msisdn"] for r in responses if r.status_code == 201]
     lost = [r for r in responses if r.status_code != 201]
     assert len(won) == 30
@@ -266,3 +289,66 @@ async def test_fifty_concurrent_any_number_claims_on_a_pool_of_thirty(
     assert len(lost) == 20
     for r in lost:
         assert_problem(r, 409, "number_unavailable")
+
+
+async def test_reservation_events(
+    client: httpx.AsyncClient,
+    partner: dict[str, str],
+    block: dict[str, Any],
+    clock: Any,
+    db: Database,
+    settings: Settings,
+) -> None:
+    reserved = (
+        await client.post("/v1/reservations", json={"msisdn": block["prefix"] + "0600"}, headers=partner)
+    ).json()
+    await client.delete(f"/v1/reservations/{reserved['id']}", headers=partner)
+    lapsing = (
+        await client.post(
+            "/v1/reservations", json={"msisdn": block["prefix"] + "0601", "ttl_seconds": 60}, headers=partner
+        )
+    ).json()
+    clock.advance(seconds=61)
+    await sweeper.sweep_once(db, clock, settings)
+    page = (
+        await client.get(
+            "/v1/events",
+            params={"limit": "500", "types": "number.reserved,reservation.released,reservation.expired"},
+            headers=partner,
+        )
+    ).json()
+    mine = [
+        (
+            e["type"],
+            e["subject"]["id"] if e["subject"]["kind"] == "reservation" else e["data"].get("reservation_id"),
+        )
+        for e in page["items"]
+    ]
+    assert ("number.reserved", reserved["id"]) in mine
+    assert ("reservation.released", reserved["id"]) in mine
+    assert ("number.reserved", lapsing["id"]) in mine
+    assert ("reservation.expired", lapsing["id"]) in mine
+    event = next(
+        e
+        for e in page["items"]
+        if e["type"] == "number.reserved" and e["data"]["reservation_id"] == reserved["id"]
+    )
+    assert event["data"]["msisdn"] == block["prefix"] + "0600"
+    assert event["mvno_id"] == reserved["mvno_id"]
+
+
+async def test_ttl_must_be_a_number(
+    client: httpx.AsyncClient, partner: dict[str, str], block: dict[str, Any]
+) -> None:
+    response = await client.post(
+        "/v1/reservations", json={"msisdn": block["prefix"] + "0700", "ttl_seconds": "600"}, headers=partner
+    )
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_bad_pattern_in_body_points_at_the_body(
+    client: httpx.AsyncClient, partner: dict[str, str]
+) -> None:
+    response = await client.post("/v1/reservations", json={"criteria": {"pattern": "12ab"}}, headers=partner)
+    problem = assert_problem(response, 422, "validation_error")
+    assert problem["errors"][0]["loc"][0] == "body"

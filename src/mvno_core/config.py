@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     database_name: str = "mvno"
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=30, ge=0)
+    # Ends sessions left idle inside a transaction (they would stall the event feed and hold locks).
+    db_idle_in_transaction_ms: int = Field(default=60_000, ge=1000)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -43,13 +43,25 @@ def normalise_url(url: str) -> str:
 class Database:
     """One async engine and its session factory; the app keeps one on ``app.state.db``."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 30) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        max_overflow: int = 30,
+        idle_in_transaction_ms: int = 60_000,
+    ) -> None:
         self.url = normalise_url(url)
         self.engine: AsyncEngine = create_async_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_pre_ping=True,
+            # SQL parameters never reach logs or error reports (they will carry ID numbers).
+            hide_parameters=True,
+            # A session idle inside a transaction holds back the event feed (which serves only
+            # transactions older than every open one) and its locks: end it.
+            connect_args={"options": f"-c idle_in_transaction_session_timeout={idle_in_transaction_ms}"},
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 

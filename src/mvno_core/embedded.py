@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from psycopg import sql
 
 from mvno_core.config import Settings
 
@@ -59,7 +60,7 @@ def ensure_database(admin_url: str, name: str) -> str:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return url.set(database=name).render_as_string(hide_password=False)
 
 

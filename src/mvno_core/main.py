@@ -46,7 +46,12 @@ def create_app(
     url = database_url or settings.database_url
     if url is None:
         raise RuntimeError("create_app needs a database URL (resolve the embedded server first)")
-    db = Database(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    db = Database(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        idle_in_transaction_ms=settings.db_idle_in_transaction_ms,
+    )
     clock = clock or SystemClock()
     sweep_in_server = settings.run_sweeper_in_server if run_sweeper is None else run_sweeper
 
@@ -72,6 +77,7 @@ def create_app(
     app.state.db = db
     app.state.clock = clock
     app.state.metrics = Metrics()
+    app.state.verify_lock = asyncio.Lock()
     app.state.migration_head = health.expected_head()
 
     install_problem_handlers(app)

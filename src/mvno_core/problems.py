@@ -8,6 +8,7 @@ in ``problem_response`` so clients can always match on ``code``.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mvno_core.config import get_settings
@@ -87,6 +88,11 @@ class Forbidden(DomainError):
 
 class NotFound(DomainError):
     status, code, title = 404, "not_found", "Resource not found"
+
+    @classmethod
+    def of(cls, kind: str, ident: str) -> NotFound:
+        """The one text for "no such object": an object of another MVNO gets exactly this, too."""
+        return cls(f"{kind} {ident} not found.")
 
 
 class MethodNotAllowed(DomainError):
@@ -167,6 +173,11 @@ CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
 }
 
 
+def _problem_base(request: Request) -> str:
+    settings = getattr(request.app.state, "settings", None) or get_settings()
+    return str(settings.problem_base_uri)
+
+
 def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None) or request.headers.get("x-request-id")
 
@@ -182,7 +193,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": f"{get_settings().problem_base_uri}{code}",
+        "type": f"{_problem_base(request)}{code}",
         "title": title,
         "status": status,
         "detail": detail,
@@ -228,7 +239,8 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 
 
 _HTTP_CODES = {
-    400: ("bad_request", "Bad request"),
+    # Starlette/FastAPI raise 400 only for a body they cannot parse: that is a malformed body (422).
+    400: ("validation_error", ValidationFailed.title),
     401: ("unauthorized", Unauthorized.title),
     403: ("forbidden", Forbidden.title),
     404: ("not_found", NotFound.title),
@@ -242,9 +254,10 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
+    status = 422 if exc.status_code == 400 else exc.status_code
     return problem_response(
         request,
-        status=exc.status_code,
+        status=status,
         code=code,
         title=title,
         detail=detail,
@@ -268,14 +281,55 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return render(request, error)
 
 
+# SQLSTATEs that mean "try again": serialization failure, deadlock, statement cancelled or timed out.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "57014"})
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("database error", extra={"request_id": request_id_of(request)})
+    assert isinstance(exc, DBAPIError)
+    sqlstate = _sqlstate(exc)
+    if isinstance(exc, DataError) or sqlstate.startswith("22"):
+        # A value the database cannot take (a NUL character, an out-of-range number): the client's
+        # input, so a 422 it can fix, not a 5xx it would retry forever.
+        return render(request, ValidationFailed("A value in the request cannot be stored or compared."))
+    if sqlstate in RETRYABLE_SQLSTATES:
+        _log_database_error(request, exc, "retryable database error", logging.WARNING)
+        response = render(request, ServiceUnavailable("A concurrent change interfered; retry the request."))
+        response.headers["Retry-After"] = "1"
+        return response
+    _log_database_error(request, exc, "database error", logging.ERROR)
     return render(request, ServiceUnavailable("The database could not complete the request."))
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", "") or "")
+
+
+def _log_database_error(request: Request, exc: DBAPIError, message: str, level: int) -> None:
+    """Log a database failure without its message: PostgreSQL quotes offending values there
+    ("Key (…)=(…) already exists", "value "…" is out of range"), and values will be ID numbers.
+    The SQL text, SQLSTATE, constraint and call site are enough to find the cause."""
+    diag = getattr(exc.orig, "diag", None)
+    log.log(
+        level,
+        message,
+        extra={
+            "request_id": request_id_of(request),
+            "sqlstate": _sqlstate(exc),
+            "error": type(exc.orig).__name__,
+            "constraint": getattr(diag, "constraint_name", None),
+            "statement": (exc.statement or "")[:500],
+            "where": "".join(traceback.format_tb(exc.__traceback__, limit=-3)),
+        },
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log only; the client gets a generic detail and the request id to quote.
-    log.exception("unhandled error", extra={"request_id": request_id_of(request)})
+    if isinstance(exc, DBAPIError):
+        _log_database_error(request, exc, "unhandled database error", logging.ERROR)
+    else:
+        log.exception("unhandled error", extra={"request_id": request_id_of(request)})
     return render(request, InternalError("An unexpected error occurred; quote the request_id."))
 
 

@@ -143,7 +143,7 @@ async def _operator_only(request: Request, ctx: Ctx) -> None:
     MVNO in the path gets 404 (it does not exist for them); on its own MVNO, 403."""
     mvno_id = request.path_params.get("mvno_id")
     if mvno_id is not None:
-        ctx.principal.ensure_can_see(mvno_id)
+        ctx.principal.ensure_can_see(mvno_id, "MVNO", mvno_id)
     ctx.principal.ensure_operator()
 
 

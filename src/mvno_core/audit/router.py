@@ -86,11 +86,11 @@ async def list_audit(
 async def verify_audit(ctx: Ctx, request: Request) -> VerificationRead:
     if ctx.principal.is_partner:
         raise Forbidden("Verifying the platform-wide chain is for the operator and the regulator.")
-    # Link what is committed first, in its own transaction, so the check covers everything up to now.
-    async with request.app.state.db.transaction() as session:
-        while await sequencer.link_batch(session, ctx.settings.audit_sequencer_batch):
-            pass
-    result = await service.verify(ctx.session)
+    # One verification at a time: each links pending rows on a second connection and walks the chain,
+    # so letting them run in parallel would only multiply the work and the connections held.
+    async with request.app.state.verify_lock:
+        await sequencer.link_pending(request.app.state.db, ctx.settings.audit_sequencer_batch)
+        result = await service.verify(ctx.session)
     return VerificationRead(
         ok=result.ok,
         checked=result.checked,

@@ -21,4 +21,5 @@ def hash_secret(secret: str) -> str:
 
 
 def hint_of(secret: str) -> str:
-    return secret[:10]
+    """Enough to tell keys apart in a list (prefix + 4 characters, 24 bits), too little to matter."""
+    return secret[: len(KEY_PREFIX) + 4]

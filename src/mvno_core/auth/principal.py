@@ -36,10 +36,11 @@ class Principal:
             return True, requested_mvno_id
         return requested_mvno_id in (None, self.mvno_id), self.mvno_id
 
-    def ensure_can_see(self, mvno_id: str | None) -> None:
-        """A partner touching another MVNO's object gets 404, never 403: nothing leaks about it."""
+    def ensure_can_see(self, mvno_id: str | None, kind: str, ident: str) -> None:
+        """A partner touching another MVNO's object gets the very 404 a missing object gets (same
+        detail text), never 403: nothing tells it that the object exists."""
         if self.is_partner and mvno_id != self.mvno_id:
-            raise NotFound()
+            raise NotFound.of(kind, ident)
 
     def ensure_operator(self) -> None:
         if self.role is not Role.OPERATOR:

@@ -45,6 +45,7 @@ class ApiKeyCreated(ApiKeyRead):
 
 class ApiKeyList(BaseModel):
     items: list[ApiKeyRead]
+    next_cursor: None = None  # one page: keys are few
 
 
 def to_read(key: ApiKey) -> ApiKeyRead:
@@ -73,6 +74,11 @@ async def create_api_key(body: ApiKeyCreate, ctx: Ctx, response: Response) -> Ap
 async def list_api_keys(ctx: Ctx) -> ApiKeyList:
     ctx.principal.ensure_operator()
     return ApiKeyList(items=[to_read(k) for k in await service.list_keys(ctx.session)])
+
+
+@router.get("/{key_id}", summary="Get an API key (operator; never the secret)")
+async def get_api_key(key_id: str, ctx: Ctx) -> ApiKeyRead:
+    return to_read(await service.get_key(ctx.session, key_id))
 
 
 @router.post("/{key_id}/revoke", summary="Revoke an API key (operator)")

@@ -76,11 +76,18 @@ async def list_keys(session: AsyncSession) -> list[ApiKey]:
     return list((await session.scalars(select(ApiKey).order_by(ApiKey.id))).all())
 
 
+async def get_key(session: AsyncSession, key_id: str) -> ApiKey:
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound.of("API key", key_id)
+    return key
+
+
 async def revoke_key(session: AsyncSession, key_id: str, ctx: RequestContext) -> ApiKey:
     """Revoke a key (idempotent: revoking a revoked key changes nothing and records nothing)."""
     key = await session.get(ApiKey, key_id, with_for_update=True)
     if key is None:
-        raise NotFound(f"API key {key_id} not found.")
+        raise NotFound.of("API key", key_id)
     if key.revoked_at is None:
         await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=ctx.now))
         key.revoked_at = ctx.now

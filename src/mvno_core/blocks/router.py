@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from mvno_core.blocks import service
-from mvno_core.blocks.schemas import BlockCreate, BlockRead
+from mvno_core.blocks.schemas import BlockCreate, BlockRead, SegmentCode
+from mvno_core.mvnos.schemas import ProvinceCode
 from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
@@ -29,8 +30,8 @@ async def allocate_block(mvno_id: str, body: BlockCreate, ctx: Ctx, response: Re
 async def list_blocks(
     ctx: Ctx,
     mvno_id: Annotated[str | None, Query(max_length=40)] = None,
-    segment: Annotated[str | None, Query(max_length=4)] = None,
-    province: Annotated[str | None, Query(max_length=2)] = None,
+    segment: Annotated[SegmentCode | None, Query()] = None,
+    province: Annotated[ProvinceCode | None, Query()] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[BlockRead]:

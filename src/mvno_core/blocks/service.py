@@ -95,8 +95,8 @@ async def allocate(ctx: RequestContext, mvno_id: str, data: BlockCreate) -> Bloc
 async def get_visible(ctx: RequestContext, block_id: str) -> BlockRead:
     block = await repository.get(ctx.session, block_id)
     if block is None:
-        raise NotFound(f"Block {block_id} not found.")
-    ctx.principal.ensure_can_see(block.mvno_id)
+        raise NotFound.of("Block", block_id)
+    ctx.principal.ensure_can_see(block.mvno_id, "Block", block_id)
     counts = await repository.counts(ctx.session, [block.prefix], ctx.now)
     return to_read(block, counts.get(block.prefix, EMPTY_COUNTS))
 

@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.problems import IdempotencyKeyInFlight, IdempotencyKeyInvalid, IdempotencyKeyReused
 
-ADVISORY_NAMESPACE = 1
+# The single-bigint advisory-lock space (other locks use the two-int form, a separate space); a 64-bit
+# hash keeps false "in flight" answers from colliding keys out of reach.
+LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 0))"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("location",)
 
@@ -39,6 +41,11 @@ class IdempotencyClaim:
     fingerprint: str
 
 
+def lock_scope(api_key_id: str, key: str) -> str:
+    # Key ids never contain ':', so the pair is unambiguous.
+    return f"{api_key_id}:{key}"
+
+
 def validate_key(raw: str) -> str:
     if not raw or len(raw) > MAX_KEY_LENGTH:
         raise IdempotencyKeyInvalid("Idempotency-Key must be 1 to 255 characters.")
@@ -51,8 +58,8 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     """Hash of the request; JSON bodies are canonicalised so key order and whitespace do not matter."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
-        canonical = body
+    except (ValueError, RecursionError):
+        canonical = body  # not JSON (or absurdly nested): the raw bytes are the fingerprint
     digest = hashlib.sha256()
     for part in (method.encode(), path.encode(), canonical):
         digest.update(part)
@@ -64,10 +71,7 @@ async def begin(
     session: AsyncSession, *, api_key_id: str, key: str, request_fingerprint: str
 ) -> StoredResponse | IdempotencyClaim:
     """Claim the key for this transaction, or return the stored response to replay."""
-    locked = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(:ns, hashtext(:scope))"),
-        {"ns": ADVISORY_NAMESPACE, "scope": f"{api_key_id}:{key}"},
-    )
+    locked = await session.scalar(text(LOCK_SQL), {"scope": lock_scope(api_key_id, key)})
     if not locked:
         raise IdempotencyKeyInFlight("A request with this Idempotency-Key is still being processed.")
     row = (

@@ -7,12 +7,21 @@ from mvno_core.mvnos.models import Mvno
 
 
 async def get(session: AsyncSession, mvno_id: str, *, lock: str | None = None) -> Mvno | None:
-    """Load one MVNO; ``lock`` is ``"update"`` (status changes) or ``"share"`` (new business)."""
+    """Load one MVNO, optionally locked:
+
+    - ``"update"``: status and licence changes (waits for and blocks everything below);
+    - ``"share"``: block allocation, which must not interleave with a licence change (PATCH);
+    - ``"key_share"``: reservations. The lightest lock, the one the reservation's foreign key takes
+      anyway; it conflicts only with ``"update"``, so a restriction waits for running reservations and
+      reservations after it see ``restricted``, while reservations never wait for each other.
+    """
     stmt = select(Mvno).where(Mvno.id == mvno_id)
     if lock == "update":
         stmt = stmt.with_for_update()
     elif lock == "share":
         stmt = stmt.with_for_update(read=True)
+    elif lock == "key_share":
+        stmt = stmt.with_for_update(read=True, key_share=True)
     return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
 
 

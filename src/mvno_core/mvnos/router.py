@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from mvno_core.mvnos import service
 from mvno_core.mvnos.models import Mvno
-from mvno_core.mvnos.schemas import MvnoCreate, MvnoRead, MvnoRestrict, MvnoUpdate
+from mvno_core.mvnos.schemas import MvnoCreate, MvnoRead, MvnoReinstate, MvnoRestrict, MvnoUpdate
 from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.reference.data import province_name
@@ -75,5 +75,5 @@ async def restrict_mvno(mvno_id: str, body: MvnoRestrict, ctx: Ctx) -> MvnoRead:
 @router.post(
     dependencies=[OperatorOnly], path="/{mvno_id}/reinstate", summary="Lift a restriction (operator)"
 )
-async def reinstate_mvno(mvno_id: str, ctx: Ctx) -> MvnoRead:
-    return to_read(await service.reinstate(ctx, mvno_id))
+async def reinstate_mvno(mvno_id: str, ctx: Ctx, body: MvnoReinstate | None = None) -> MvnoRead:
+    return to_read(await service.reinstate(ctx, mvno_id, note=body.note if body else None))

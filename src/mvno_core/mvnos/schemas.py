@@ -60,6 +60,10 @@ class MvnoRestrict(StrictModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
+class MvnoReinstate(StrictModel):
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
 class MvnoRead(BaseModel):
     id: str
     code: str

@@ -28,10 +28,10 @@ def _snapshot(mvno: Mvno) -> dict[str, Any]:
 
 async def get_visible(ctx: RequestContext, mvno_id: str, *, lock: str | None = None) -> Mvno:
     """The MVNO if this caller may see it; 404 otherwise (partners see only their own)."""
-    ctx.principal.ensure_can_see(mvno_id)
+    ctx.principal.ensure_can_see(mvno_id, "MVNO", mvno_id)
     mvno = await repository.get(ctx.session, mvno_id, lock=lock)
     if mvno is None:
-        raise NotFound(f"MVNO {mvno_id} not found.")
+        raise NotFound.of("MVNO", mvno_id)
     return mvno
 
 
@@ -108,7 +108,13 @@ async def update(ctx: RequestContext, mvno_id: str, data: MvnoUpdate) -> Mvno:
 
 
 async def _move(
-    ctx: RequestContext, mvno_id: str, target: MvnoStatus, *, reason: str | None, action: str
+    ctx: RequestContext,
+    mvno_id: str,
+    target: MvnoStatus,
+    *,
+    reason: str | None,
+    action: str,
+    note: str | None = None,
 ) -> Mvno:
     mvno = await get_visible(ctx, mvno_id, lock="update")
     ctx.principal.ensure_operator()
@@ -122,7 +128,12 @@ async def _move(
         action=action,
         subject=Subject("mvno", mvno.id),
         mvno_id=mvno.id,
-        data={"from": current.value, "to": target.value, "reason": reason},
+        data={
+            "from": current.value,
+            "to": target.value,
+            "reason": reason,
+            **({"note": note} if note else {}),
+        },
         event_type=action,
     )
     return mvno
@@ -133,8 +144,9 @@ async def restrict(ctx: RequestContext, mvno_id: str, reason: str) -> Mvno:
     return await _move(ctx, mvno_id, MvnoStatus.RESTRICTED, reason=reason, action="mvno.restricted")
 
 
-async def reinstate(ctx: RequestContext, mvno_id: str) -> Mvno:
-    return await _move(ctx, mvno_id, MvnoStatus.ACTIVE, reason=None, action="mvno.reinstated")
+async def reinstate(ctx: RequestContext, mvno_id: str, *, note: str | None = None) -> Mvno:
+    """Lift a restriction; the optional note goes to the audit entry and the event."""
+    return await _move(ctx, mvno_id, MvnoStatus.ACTIVE, reason=None, action="mvno.reinstated", note=note)
 
 
 async def list_visible(ctx: RequestContext, *, after_id: str | None, limit: int) -> list[Mvno]:

@@ -31,16 +31,16 @@ def _literal_run(text: str) -> int:
     return run
 
 
-def parse(raw: str) -> NumberPattern:
+def parse(raw: str, *, loc: tuple[str, ...] = ("query", "pattern")) -> NumberPattern:
     collapsed = re.sub(r"\*+", "*", raw)
     digits_and_marks = collapsed.replace("*", "")
     if not _PATTERN.fullmatch(raw) or len(digits_and_marks) > 11:
         raise ValidationFailed(
             "pattern is up to 11 digits, '?' (one digit) and '*' (any run).",
-            loc=("query", "pattern"),
+            loc=loc,
         )
     if "*" not in collapsed and len(collapsed) != 11:
-        raise ValidationFailed("Without '*', a pattern must cover all 11 digits.", loc=("query", "pattern"))
+        raise ValidationFailed("Without '*', a pattern must cover all 11 digits.", loc=loc)
     like = collapsed.replace("?", "_").replace("*", "%")
     head, tail = _literal_run(collapsed), _literal_run(collapsed[::-1])
     return NumberPattern(like=like, reversed_like=like[::-1] if tail > head else None)

@@ -5,6 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from mvno_core.blocks.schemas import SegmentCode
+from mvno_core.mvnos.schemas import ProvinceCode
 from mvno_core.numbers import msisdn as msisdns
 from mvno_core.numbers import service
 from mvno_core.numbers.grading import Grade
@@ -21,8 +23,8 @@ async def search_numbers(
     ctx: Ctx,
     mvno_id: Annotated[str | None, Query(max_length=40)] = None,
     status: NumberStatus | None = None,
-    province: Annotated[str | None, Query(max_length=2)] = None,
-    segment: Annotated[str | None, Query(max_length=4)] = None,
+    province: Annotated[ProvinceCode | None, Query()] = None,
+    segment: Annotated[SegmentCode | None, Query()] = None,
     grade: Grade | None = None,
     pattern: Annotated[
         str | None, Query(max_length=32, examples=["*8888", "1700123*", "*520*", "1710000??88"])

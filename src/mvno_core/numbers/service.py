@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import RowMapping
 
@@ -12,6 +13,8 @@ from mvno_core.numbers import patterns, repository
 from mvno_core.numbers.schemas import NumberChanges, NumberRead
 from mvno_core.problems import NotFound
 from mvno_core.reference.data import province_name
+
+CHINA_TIME = ZoneInfo("Asia/Shanghai")
 
 
 def to_read(row: RowMapping) -> NumberRead:
@@ -23,8 +26,8 @@ def to_read(row: RowMapping) -> NumberRead:
 async def get_visible(ctx: RequestContext, msisdn: str) -> NumberRead:
     row = await repository.get(ctx.session, msisdn, ctx.now)
     if row is None:
-        raise NotFound(f"Number {msisdn} is not in any allocated block.")
-    ctx.principal.ensure_can_see(row["mvno_id"])
+        raise NotFound.of("Number", msisdn)
+    ctx.principal.ensure_can_see(row["mvno_id"], "Number", msisdn)
     return to_read(row)
 
 
@@ -63,10 +66,11 @@ async def changes_since(ctx: RequestContext, msisdn: str, since: date) -> Number
     after that date. Moving between MVNOs in a takeover keeps the holder, so it is not a change."""
     row = await repository.holder_history(ctx.session, msisdn)
     if row is None:
-        raise NotFound(f"Number {msisdn} is not in any allocated block.")
-    ctx.principal.ensure_can_see(row["mvno_id"])
+        raise NotFound.of("Number", msisdn)
+    ctx.principal.ensure_can_see(row["mvno_id"], "Number", msisdn)
     last: datetime | None = row["last_cancelled_at"]
-    since_start = datetime.combine(since, time.min, tzinfo=UTC)
+    # A date from a Chinese platform means that day in China (UTC+8), not in UTC.
+    since_start = datetime.combine(since, time.min, tzinfo=CHINA_TIME)
     return NumberChanges(
         msisdn=msisdn,
         since=since,

@@ -48,12 +48,7 @@ async def sweep_once(db: Database, clock: Clock, settings: Settings) -> SweepRep
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())
     # Sequencing last, so the audit rows written above are linked in the same sweep.
-    while True:
-        async with db.transaction() as session:
-            linked = await sequencer.link_batch(session, settings.audit_sequencer_batch)
-        report.audit_linked += linked
-        if linked < settings.audit_sequencer_batch:
-            break
+    report.audit_linked = await sequencer.link_pending(db, settings.audit_sequencer_batch)
     return report
 
 

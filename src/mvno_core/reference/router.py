@@ -27,10 +27,12 @@ class ProvinceRead(BaseModel):
 
 class SegmentList(BaseModel):
     items: list[SegmentRead]
+    next_cursor: None = None  # reference lists fit one page
 
 
 class ProvinceList(BaseModel):
     items: list[ProvinceRead]
+    next_cursor: None = None
 
 
 @router.get("/segments", summary="MVNO number segments and their host operators")

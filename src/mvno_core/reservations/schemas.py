@@ -27,7 +27,7 @@ class ReservationCreate(BaseModel):
     mvno_id: Annotated[str, StringConstraints(max_length=40)] | None = None
     msisdn: Annotated[str, StringConstraints(max_length=32)] | None = None
     criteria: ReservationCriteria | None = None
-    ttl_seconds: int | None = Field(default=None, ge=60, le=86_400)
+    ttl_seconds: int | None = Field(default=None, ge=60, le=86_400, strict=True)
 
     @model_validator(mode="after")
     def _one_target(self) -> ReservationCreate:

@@ -38,7 +38,7 @@ async def _target_mvno(ctx: RequestContext, data: ReservationCreate, msisdn: str
     scope = ctx.principal.mvno_scope()
     if scope is not None:
         if data.mvno_id is not None and data.mvno_id != scope:
-            raise NotFound(f"MVNO {data.mvno_id} not found.")
+            raise NotFound.of("MVNO", data.mvno_id)
         return scope
     if data.mvno_id is not None:
         return data.mvno_id
@@ -53,14 +53,14 @@ async def _target_mvno(ctx: RequestContext, data: ReservationCreate, msisdn: str
 async def reserve(ctx: RequestContext, data: ReservationCreate) -> ReservationRead:
     """Reserve a number for ``ttl_seconds``.
 
-    The MVNO must be active (``mvno_not_active``). Its status is read without a row lock on purpose:
-    a lock on the MVNO row would make it a hot spot every reservation queues on. A restriction that
-    commits while a reservation runs orders after it. Writes the reservation, the audit entry and
+    The MVNO must be active (``mvno_not_active``); its row is read ``FOR KEY SHARE`` (the lock the
+    reservation's foreign key takes anyway), so a concurrent restriction waits for this reservation and
+    reservations never queue on each other. Writes the reservation, the audit entry and
     ``number.reserved`` in one transaction; 409 ``number_unavailable`` if nothing can be claimed.
     """
     msisdn = msisdns.normalise(data.msisdn, loc=("body", "msisdn")) if data.msisdn else None
     mvno_id = await _target_mvno(ctx, data, msisdn)
-    mvno = await mvnos.get_visible(ctx, mvno_id)
+    mvno = await mvnos.get_visible(ctx, mvno_id, lock="key_share")
     ensure_takes_new_business(MvnoStatus(mvno.status))
 
     ttl = data.ttl_seconds or ctx.settings.reservation_default_ttl_seconds
@@ -84,7 +84,11 @@ async def reserve(ctx: RequestContext, data: ReservationCreate) -> ReservationRe
             province=criteria.province,
             segment=criteria.segment,
             grade=criteria.grade.value if criteria.grade else None,
-            pattern=patterns.parse(criteria.pattern) if criteria.pattern is not None else None,
+            pattern=(
+                patterns.parse(criteria.pattern, loc=("body", "criteria", "pattern"))
+                if criteria.pattern is not None
+                else None
+            ),
         )
         if criteria.pattern is not None:
             await numbers.plan_per_pattern(ctx.session)
@@ -117,8 +121,8 @@ async def reserve(ctx: RequestContext, data: ReservationCreate) -> ReservationRe
 async def get_visible(ctx: RequestContext, reservation_id: str, *, lock: bool = False) -> RowMapping:
     row = await repository.get(ctx.session, reservation_id, lock=lock)
     if row is None:
-        raise NotFound(f"Reservation {reservation_id} not found.")
-    ctx.principal.ensure_can_see(row["mvno_id"])
+        raise NotFound.of("Reservation", reservation_id)
+    ctx.principal.ensure_can_see(row["mvno_id"], "Reservation", reservation_id)
     return row
 
 

@@ -25,8 +25,7 @@ from mvno_core.blocks.repository import INSERT_NUMBERS_SQL
 from mvno_core.embedded import ensure_database, start_embedded
 from mvno_core.ids import new_id
 from mvno_core.numbers import patterns
-from mvno_core.numbers.repository import SELECT_NUMBERS as SEARCH_SELECT  # the service's statement
-from mvno_core.numbers.repository import criteria_sql
+from mvno_core.numbers.repository import NumberQuery  # builds the exact statement the service runs
 from mvno_core.ops import migrate
 from mvno_core.reference.data import BLOCK_SIZE, PROVINCES
 
@@ -228,16 +227,9 @@ def plan_cost(plan: str) -> float:
 
 def search_statement(pattern: str, limit: int) -> tuple[str, dict[str, Any]]:
     """The SQL and parameters numbers.repository.search sends for ``GET /v1/numbers?pattern=…``."""
-    clauses, params = criteria_sql(
-        mvno_id=None,
-        status=None,
-        province=None,
-        segment=None,
-        grade=None,
-        pattern=patterns.parse(pattern),
-    )
-    sql = f"{SEARCH_SELECT} WHERE {' AND '.join(clauses)} ORDER BY n.msisdn LIMIT :limit"
-    return sql, {**params, "now": datetime.now(UTC), "limit": limit + 1}
+    query = NumberQuery(pattern=patterns.parse(pattern))
+    sql = query.statement(limit=limit + 1)
+    return sql, {**query.params, "now": datetime.now(UTC)}
 
 
 def explain_search(conn: Connection, pattern: str, limit: int) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from mvno_core.db import Database
 from mvno_core.numbers.grading import GRADE_SQL, grade_of
 from mvno_core.numbers.patterns import matches, parse
-from mvno_core.numbers.repository import SELECT_NUMBERS, criteria_sql
+from mvno_core.numbers.repository import NumberQuery
 from tests import factories
 from tests.factories import assert_problem
 
@@ -162,15 +162,28 @@ async def test_pattern_search_matches_brute_force_oracle(
 
 async def test_suffix_search_uses_the_reverse_index(db: Database) -> None:
     """The service's own statement for *8888 range-scans reverse(msisdn) (the benchmark shows it on 1M)."""
-    clauses, params = criteria_sql(
-        mvno_id=None, status=None, province=None, segment=None, grade=None, pattern=parse("*8888")
-    )
-    statement = f"EXPLAIN {SELECT_NUMBERS} WHERE {' AND '.join(clauses)} ORDER BY n.msisdn LIMIT 50"
+    query = NumberQuery(pattern=parse("*8888"))
+    assert query.pattern_driven
+    statement = f"EXPLAIN {query.statement(limit=50)}"
     async with db.transaction() as session:
         await session.execute(text("SET LOCAL enable_seqscan = off"))
-        rows = await session.execute(text(statement), {**params, "now": datetime.now(UTC)})
+        rows = await session.execute(text(statement), {**query.params, "now": datetime.now(UTC)})
         plan = "\n".join(r[0] for r in rows)
     assert "ix_numbers_msisdn_reversed" in plan, plan
+
+
+async def test_block_driven_search_walks_only_the_mvnos_blocks(db: Database) -> None:
+    """Without a selective pattern, a partner's "available" search starts from its own blocks and
+    range-scans the claimable index, whatever other MVNOs hold."""
+    query = NumberQuery(mvno_id="mvno_x", status="available", pattern=parse("*66"))
+    assert not query.pattern_driven
+    statement = f"EXPLAIN {query.statement(limit=50)}"
+    async with db.transaction() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        rows = await session.execute(text(statement), {**query.params, "now": datetime.now(UTC)})
+        plan = "\n".join(r[0] for r in rows)
+    assert "ix_blocks_mvno_id_prefix" in plan, plan
+    assert "ix_numbers_claimable" in plan, plan
 
 
 async def test_changes_since(

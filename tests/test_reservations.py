@@ -352,3 +352,37 @@ async def test_bad_pattern_in_body_points_at_the_body(
     response = await client.post("/v1/reservations", json={"criteria": {"pattern": "12ab"}}, headers=partner)
     problem = assert_problem(response, 422, "validation_error")
     assert problem["errors"][0]["loc"][0] == "body"
+
+
+async def test_lapsed_reservation_is_found_and_claimed_by_any_number_requests(
+    client: httpx.AsyncClient,
+    partner: dict[str, str],
+    block: dict[str, Any],
+    raw: psycopg.Connection,
+    clock: Any,
+) -> None:
+    msisdn = block["prefix"] + "0800"
+    first = await client.post("/v1/reservations", json={"msisdn": msisdn, "ttl_seconds": 60}, headers=partner)
+    assert first.status_code == 201
+    # Nothing else in this MVNO is free: only the lapsing reservation can satisfy "any number".
+    raw.execute(
+        "UPDATE numbers SET status = 'quarantined' WHERE block_prefix = %s AND status = 'available'",
+        (block["prefix"],),
+    )
+    assert_problem(
+        await client.post("/v1/reservations", json={"criteria": {}}, headers=partner),
+        409,
+        "number_unavailable",
+    )
+    clock.advance(seconds=61)
+    search = await client.get(
+        "/v1/numbers", params={"status": "available", "pattern": "*0800"}, headers=partner
+    )
+    assert [n["msisdn"] for n in search.json()["items"]] == [msisdn]
+    second = await client.post("/v1/reservations", json={"criteria": {}}, headers=partner)
+    assert second.status_code == 201, second.text
+    assert second.json()["msisdn"] == msisdn
+    reserved = await client.get(
+        "/v1/numbers", params={"status": "reserved", "pattern": "*0800"}, headers=partner
+    )
+    assert [n["msisdn"] for n in reserved.json()["items"]] == [msisdn]

@@ -9,6 +9,7 @@ import pytest
 from mvno_core.mvnos.lifecycle import ALLOWED, MvnoStatus, can_move, ensure_move, ensure_takes_new_business
 from mvno_core.numbers import msisdn, patterns
 from mvno_core.numbers.grading import Grade, grade_of
+from mvno_core.numbers.repository import NumberQuery
 from mvno_core.pagination import decode_cursor, encode_cursor
 from mvno_core.problems import IllegalTransition, MvnoNotActive, ValidationFailed
 from mvno_core.reservations.lifecycle import ReservationStatus, effective_status
@@ -143,3 +144,26 @@ def test_cursor_round_trip_and_tampering() -> None:
     for bad in ("not-base64!!", encode_cursor("x", 1), encode_cursor(1), "e30"):
         with pytest.raises(ValidationFailed):
             decode_cursor(bad, int, int)
+
+
+@pytest.mark.parametrize(
+    ("raw", "pattern_driven", "block_prefix_like"),
+    [
+        ("*8888", True, None),  # rare tail: reverse index
+        ("*888", True, None),
+        ("*5201*", True, None),  # rare inner run: trigrams
+        ("*520*", False, None),  # ~1 in 125: found quickly block by block
+        ("*66", False, None),
+        ("1700123*", False, "1700123"),  # literal head: only that block
+        ("165*", False, "165%"),
+        ("1710000?888", False, "1710000"),
+        ("17*8888", True, None),  # a 2-digit head names no block
+    ],
+)
+def test_query_shape_follows_the_pattern(
+    raw: str, pattern_driven: bool, block_prefix_like: str | None
+) -> None:
+    query = NumberQuery(pattern=patterns.parse(raw))
+    assert query.pattern_driven is pattern_driven
+    query.block_clauses()
+    assert query.params.get("block_prefix_like") == block_prefix_like

@@ -29,12 +29,9 @@ class Number(Base):
         Index("ix_numbers_block_prefix_status", "block_prefix", "status", "reserved_until"),
         # Suffix searches (*8888): reverse(msisdn) LIKE '8888%' is a range scan here.
         Index("ix_numbers_msisdn_reversed", text("reverse(msisdn)")),
-        # Numbers that may be claimable (see numbers.repository.CLAIMABLE), in msisdn order.
-        Index(
-            "ix_numbers_claimable",
-            "msisdn",
-            postgresql_where=text("status IN ('available', 'reserved')"),
-        ),
+        # Numbers that may be claimable (numbers.repository.CLAIMABLE), by msisdn: claims and "available"
+        # searches range-scan a block here and never walk its taken numbers.
+        Index("ix_numbers_claimable", "msisdn", postgresql_where=text("status IN ('available', 'reserved')")),
         Index(
             "ix_numbers_premium",
             "msisdn",

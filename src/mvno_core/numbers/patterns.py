@@ -18,8 +18,23 @@ _PATTERN = re.compile(r"^[0-9?*]{1,32}$")
 @dataclass(frozen=True, slots=True)
 class NumberPattern:
     like: str
-    # Set when the literal tail is longer than the literal head: then the reverse index is the fast path.
+    # The same pattern reversed, set when its literal tail is longer than its literal head (*8888):
+    # reverse(msisdn) LIKE reversed_like is then a range scan of the reverse index.
     reversed_like: str | None
+    # The digits before the first wildcard ("1700123" in 1700123*): they name the candidate blocks.
+    head: str
+    literal_digits: int
+
+    @property
+    def block_prefix_like(self) -> str:
+        """A LIKE over 7-digit block prefixes that keeps only blocks this pattern can match in."""
+        return self.head[:7] if len(self.head) >= 7 else self.head + "%"
+
+    @property
+    def rare(self) -> bool:
+        """At most ~1 match in 1,000 numbers, spread over every block: four literal digits, or three
+        at the end (*888). Such a pattern is searched from its own index, not block by block."""
+        return self.literal_digits >= 4 or (self.literal_digits >= 3 and self.reversed_like is not None)
 
 
 def _literal_run(text: str) -> int:
@@ -43,7 +58,12 @@ def parse(raw: str, *, loc: tuple[str, ...] = ("query", "pattern")) -> NumberPat
         raise ValidationFailed("Without '*', a pattern must cover all 11 digits.", loc=loc)
     like = collapsed.replace("?", "_").replace("*", "%")
     head, tail = _literal_run(collapsed), _literal_run(collapsed[::-1])
-    return NumberPattern(like=like, reversed_like=like[::-1] if tail > head else None)
+    return NumberPattern(
+        like=like,
+        reversed_like=like[::-1] if tail > head else None,
+        head=collapsed[:head],
+        literal_digits=sum(ch.isdigit() for ch in collapsed),
+    )
 
 
 def matches(pattern: str, msisdn: str) -> bool:

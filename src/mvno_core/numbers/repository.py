@@ -1,7 +1,23 @@
-"""Number queries. Reads present a reservation past ``reserved_until`` as ``available``."""
+"""Number queries. Reads present a reservation past ``reserved_until`` as ``available``.
+
+Two query shapes, chosen per request (``NumberQuery.statement``), both ordered by MSISDN:
+
+- **Block-driven** (no pattern, a pattern with a literal head such as ``1700123*``, or a loose one such
+  as ``*66``): walk the blocks in scope in prefix order (only those the pattern's head allows) and,
+  inside each, its numbers by MSISDN range (``LATERAL … LIMIT``), stopping once the page is full. An
+  MVNO's search never walks other MVNOs' numbers, and an "available" search never walks taken ones
+  (``ix_numbers_claimable``).
+- **Pattern-driven** (a rare pattern without a literal head: ``*8888``, ``*5201*``): start from the
+  pattern's own index (``reverse(msisdn)`` for a literal tail, trigrams for an inner run), because its
+  few matches are spread over every block; the ``OFFSET 0`` fence keeps PostgreSQL from walking the
+  primary key instead.
+
+Measured on 1M numbers with half the MVNO's blocks taken (see bench/): under 2 ms for each shape.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +30,10 @@ EFFECTIVE_STATUS = (
     "CASE WHEN n.status = 'reserved' AND n.reserved_until <= :now THEN 'available' ELSE n.status END"
 )
 
-# "This number may be claimed now": available, or its reservation has lapsed. The leading IN matches the
-# predicate of the partial index ix_numbers_claimable (msisdn order), so claims and availability searches
-# walk only numbers that could be free, never the in-use and quarantined ones; the few reserved rows the
-# index holds are filtered by the second condition.
+# "This number may be claimed now": available, or its reservation has lapsed. The leading IN is the
+# predicate of the partial index ix_numbers_claimable, so claims and "available" searches walk only
+# numbers that could be free, never the in-use and quarantined ones (the few actively reserved rows in
+# that index are filtered by the second condition).
 CLAIMABLE = "(n.status IN ('available', 'reserved') AND (n.status = 'available' OR n.reserved_until <= :now))"
 
 STATUS_FILTERS = {
@@ -27,13 +43,105 @@ STATUS_FILTERS = {
     "quarantined": "n.status = 'quarantined'",
 }
 
-SELECT_NUMBERS = (
-    f"SELECT n.msisdn, {EFFECTIVE_STATUS} AS status, n.grade, b.id AS block_id, b.mvno_id, b.host, "
+COLUMNS = (
+    f"n.msisdn, {EFFECTIVE_STATUS} AS status, n.grade, b.id AS block_id, b.mvno_id, b.host, "
     "b.segment, b.province, b.city, n.line_id, "
     "CASE WHEN n.status = 'reserved' AND n.reserved_until > :now THEN n.reserved_until END "
-    "AS reserved_until, n.quarantine_until "
-    "FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix"
+    "AS reserved_until, n.quarantine_until"
 )
+SELECT_NUMBERS = f"SELECT {COLUMNS} FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix"
+
+# The numbers of block ``b``, as a primary-key range (a block is exactly one 7-digit prefix).
+IN_BLOCK = "n.msisdn BETWEEN b.prefix || '0000' AND b.prefix || '9999'"
+
+
+@dataclass(slots=True)
+class NumberQuery:
+    """Search or claim criteria, compiled to SQL over ``n`` (numbers) and ``b`` (blocks)."""
+
+    mvno_id: str | None = None
+    status: str | None = None
+    province: str | None = None
+    segment: str | None = None
+    grade: str | None = None
+    pattern: NumberPattern | None = None
+    active_blocks_only: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pattern_driven(self) -> bool:
+        return self.pattern is not None and len(self.pattern.head) < 3 and self.pattern.rare
+
+    def block_clauses(self) -> list[str]:
+        clauses = []
+        for column in ("mvno_id", "province", "segment"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"b.{column} = :{column}")
+                self.params[column] = value
+        if self.active_blocks_only:
+            clauses.append("b.status = 'active'")
+        if self.pattern is not None and len(self.pattern.head) >= 3:
+            clauses.append("b.prefix LIKE :block_prefix_like")
+            self.params["block_prefix_like"] = self.pattern.block_prefix_like
+        return clauses
+
+    def number_clauses(self) -> list[str]:
+        clauses = []
+        if self.status is not None:
+            clauses.append(STATUS_FILTERS[self.status])
+        if self.grade is not None:
+            clauses.append("n.grade = :grade")
+            self.params["grade"] = self.grade
+        if self.pattern is not None:
+            if self.pattern_driven and self.pattern.reversed_like is not None:
+                # The same match, reversed: a range scan of ix_numbers_msisdn_reversed. Only one form is
+                # sent: given both, the planner multiplies their selectivities (~100-fold underestimate).
+                clauses.append("reverse(n.msisdn) LIKE :reversed_like")
+                self.params["reversed_like"] = self.pattern.reversed_like
+            elif self.pattern_driven:
+                clauses.append("n.msisdn LIKE :like")
+                self.params["like"] = self.pattern.like
+            else:
+                # Block by block, the pattern is a filter on the block's range walk. "|| ''" keeps the
+                # planner off the trigram index, whose bitmap would cover the whole table for each block
+                # (98 ms instead of 3 ms for 1650099?888 on 1M numbers).
+                clauses.append("(n.msisdn || '') LIKE :like")
+                self.params["like"] = self.pattern.like
+        return clauses
+
+    def statement(self, *, limit: int, after_msisdn: str | None = None, lock: bool = False) -> str:
+        """The SELECT for a page (or, with ``lock``, the one row to claim: ``FOR UPDATE SKIP LOCKED``)."""
+        self.params["limit"] = limit
+        block_clauses, number_clauses = self.block_clauses(), self.number_clauses()
+        if after_msisdn is not None:
+            number_clauses.append("n.msisdn > :after")
+            block_clauses.append("b.prefix >= substr(:after, 1, 7)")
+            self.params["after"] = after_msisdn
+        columns = "n.msisdn" if lock else COLUMNS
+        if self.pattern_driven:
+            outer_where = " AND ".join(block_clauses) or "TRUE"
+            locking = " FOR UPDATE OF n SKIP LOCKED" if lock else ""
+            return (
+                f"SELECT {columns} FROM (SELECT * FROM numbers n WHERE {' AND '.join(number_clauses)} "
+                f"OFFSET 0) n JOIN blocks b ON b.prefix = n.block_prefix "
+                f"WHERE {outer_where} ORDER BY n.msisdn LIMIT :limit{locking}"
+            )
+        in_block = [IN_BLOCK]
+        if self.status == "reserved":
+            # Reservations are few and short-lived: find exactly them in ix_numbers_block_prefix_status
+            # rather than walking each block's range.
+            in_block.append("n.block_prefix = b.prefix")
+        inner_where = " AND ".join([*in_block, *number_clauses])
+        inner_locking = " FOR UPDATE SKIP LOCKED" if lock else ""
+        outer_where = " AND ".join(block_clauses) or "TRUE"
+        # ORDER BY b.prefix first: the blocks come in that order from an index, so PostgreSQL only sorts
+        # within a block and stops at the page's end (msisdn order = prefix, then msisdn).
+        return (
+            f"SELECT {columns} FROM blocks b CROSS JOIN LATERAL ("
+            f"SELECT n.* FROM numbers n WHERE {inner_where} ORDER BY n.msisdn LIMIT :limit{inner_locking}"
+            f") n WHERE {outer_where} ORDER BY b.prefix, n.msisdn LIMIT :limit"
+        )
 
 
 async def plan_per_pattern(session: AsyncSession) -> None:
@@ -47,45 +155,6 @@ async def plan_per_pattern(session: AsyncSession) -> None:
     await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
-def criteria_sql(
-    *,
-    mvno_id: str | None,
-    status: str | None,
-    province: str | None,
-    segment: str | None,
-    grade: str | None,
-    pattern: NumberPattern | None,
-) -> tuple[list[str], dict[str, Any]]:
-    """WHERE clauses (over ``n`` numbers and ``b`` blocks) and their parameters."""
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
-    if mvno_id is not None:
-        clauses.append("b.mvno_id = :mvno_id")
-        params["mvno_id"] = mvno_id
-    if status is not None:
-        clauses.append(STATUS_FILTERS[status])
-    if province is not None:
-        clauses.append("b.province = :province")
-        params["province"] = province
-    if segment is not None:
-        clauses.append("b.segment = :segment")
-        params["segment"] = segment
-    if grade is not None:
-        clauses.append("n.grade = :grade")
-        params["grade"] = grade
-    if pattern is not None:
-        if pattern.reversed_like is not None:
-            # The same match, reversed, so it is a range scan of ix_numbers_msisdn_reversed. Only one of
-            # the two forms is sent: given both, the planner multiplies their selectivities and
-            # underestimates the rows ~100-fold (then sorts thousands of rows instead of walking the PK).
-            clauses.append("reverse(n.msisdn) LIKE :reversed_like")
-            params["reversed_like"] = pattern.reversed_like
-        else:
-            clauses.append("n.msisdn LIKE :like")
-            params["like"] = pattern.like
-    return clauses, params
-
-
 async def get(session: AsyncSession, msisdn: str, now: datetime) -> RowMapping | None:
     row = (
         await session.execute(
@@ -96,24 +165,12 @@ async def get(session: AsyncSession, msisdn: str, now: datetime) -> RowMapping |
 
 
 async def search(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    after_msisdn: str | None,
-    limit: int,
-    **criteria: Any,
+    session: AsyncSession, query: NumberQuery, *, now: datetime, after_msisdn: str | None, limit: int
 ) -> list[RowMapping]:
-    clauses, params = criteria_sql(**criteria)
-    if criteria.get("pattern") is not None:
+    statement = query.statement(limit=limit, after_msisdn=after_msisdn)
+    if query.pattern is not None:
         await plan_per_pattern(session)
-    if after_msisdn is not None:
-        clauses.append("n.msisdn > :after")
-        params["after"] = after_msisdn
-    where = " AND ".join(clauses) or "TRUE"
-    rows = await session.execute(
-        text(f"{SELECT_NUMBERS} WHERE {where} ORDER BY n.msisdn LIMIT :limit"),
-        {**params, "now": now, "limit": limit},
-    )
+    rows = await session.execute(text(statement), {**query.params, "now": now})
     return [r._mapping for r in rows]
 
 

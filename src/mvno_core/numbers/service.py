@@ -46,11 +46,7 @@ async def search(
     visible, mvno_id = ctx.principal.narrow(mvno_id)
     if not visible:
         return []
-    rows = await repository.search(
-        ctx.session,
-        now=ctx.now,
-        after_msisdn=after_msisdn,
-        limit=limit,
+    query = repository.NumberQuery(
         mvno_id=mvno_id,
         status=status,
         province=province,
@@ -58,6 +54,7 @@ async def search(
         grade=grade,
         pattern=patterns.parse(pattern) if pattern is not None else None,
     )
+    rows = await repository.search(ctx.session, query, now=ctx.now, after_msisdn=after_msisdn, limit=limit)
     return [to_read(r) for r in rows]
 
 

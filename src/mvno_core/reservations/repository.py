@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno_core.numbers.repository import CLAIMABLE
+from mvno_core.numbers.repository import CLAIMABLE, NumberQuery
 
 _CREATE_RESERVATION = """
 , reservation AS (
@@ -48,30 +48,21 @@ async def claim_specific(session: AsyncSession, *, msisdn: str, params: dict[str
     return row._mapping if row else None
 
 
-async def claim_any(
-    session: AsyncSession,
-    *,
-    clauses: list[str],
-    criteria_params: dict[str, Any],
-    params: dict[str, Any],
-) -> RowMapping | None:
-    where = " AND ".join(["b.mvno_id = :mvno_id", "b.status = 'active'", CLAIMABLE, *clauses])
+async def claim_any(session: AsyncSession, query: NumberQuery, params: dict[str, Any]) -> RowMapping | None:
+    """Claim the lowest claimable number matching ``query`` (see ``NumberQuery`` for the two shapes)."""
+    pick = query.statement(limit=1, lock=True)
     row = (
         await session.execute(
             text(
                 f"""
-                WITH pick AS (
-                    SELECT n.msisdn FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix
-                    WHERE {where}
-                    ORDER BY n.msisdn LIMIT 1
-                    FOR UPDATE OF n SKIP LOCKED
-                ), claimed AS (
+                WITH pick AS ({pick}),
+                claimed AS (
                     UPDATE numbers n {_CLAIM_SET} FROM pick WHERE n.msisdn = pick.msisdn
                     RETURNING n.msisdn
                 ){_CREATE_RESERVATION}
                 """
             ),
-            {**criteria_params, **params},
+            {**query.params, **params},
         )
     ).first()
     return row._mapping if row else None

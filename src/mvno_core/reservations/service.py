@@ -78,9 +78,9 @@ async def reserve(ctx: RequestContext, data: ReservationCreate) -> ReservationRe
     else:
         criteria = data.criteria
         assert criteria is not None
-        clauses, criteria_params = numbers.criteria_sql(
-            mvno_id=None,
-            status=None,
+        query = numbers.NumberQuery(
+            mvno_id=mvno_id,
+            status="available",
             province=criteria.province,
             segment=criteria.segment,
             grade=criteria.grade.value if criteria.grade else None,
@@ -89,12 +89,11 @@ async def reserve(ctx: RequestContext, data: ReservationCreate) -> ReservationRe
                 if criteria.pattern is not None
                 else None
             ),
+            active_blocks_only=True,
         )
-        if criteria.pattern is not None:
+        if query.pattern is not None:
             await numbers.plan_per_pattern(ctx.session)
-        row = await repository.claim_any(
-            ctx.session, clauses=clauses, criteria_params=criteria_params, params=params
-        )
+        row = await repository.claim_any(ctx.session, query, params)
         if row is None:
             raise NumberUnavailable("No available number of this MVNO matches the criteria.")
 

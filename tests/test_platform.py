@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from mvno_core.embedded import ensure_database
 from mvno_core.ops import migrate
 from mvno_core.reference.data import PROVINCES
+from tests import factories
 from tests.factories import assert_problem
 
 
@@ -94,7 +95,22 @@ async def test_cli_keys_create_list_revoke(client: httpx.AsyncClient, database_u
     assert _cli(database_url, "keys", "revoke", key_id).returncode == 0
     assert_problem(await client.get("/v1/segments", headers=headers), 401, "unauthorized")
     partner_without_mvno = _cli(database_url, "keys", "create", "--role", "partner")
-    assert partner_without_mvno.returncode != 0
+    assert partner_without_mvno.returncode == 1
+    assert partner_without_mvno.stderr.strip() == "error: A partner key needs mvno_id."  # no traceback
+    unknown = _cli(database_url, "keys", "revoke", "key_nope")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "error: API key key_nope not found."
+
+
+async def test_cli_partner_key_by_mvno_code(
+    client: httpx.AsyncClient, operator: dict[str, str], database_url: str
+) -> None:
+    mvno = await factories.create_mvno(client, operator)
+    created = _cli(database_url, "keys", "create", "--role", "partner", "--mvno", mvno["code"])
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.split()[2]
+    listed = await client.get("/v1/mvnos", headers={"Authorization": f"Bearer {secret}"})
+    assert [m["id"] for m in listed.json()["items"]] == [mvno["id"]]
 
 
 def test_cli_sweep(database_url: str) -> None:
@@ -126,6 +142,12 @@ async def test_openapi_documents_routes_auth_and_problems(client: httpx.AsyncCli
     for path in ("/v1/mvnos", "/v1/mvnos/{mvno_id}/blocks", "/v1/numbers", "/v1/reservations", "/v1/events"):
         assert path in spec["paths"], path
     create = spec["paths"]["/v1/mvnos"]["post"]
-    assert "application/problem+json" in create["responses"]["409"]["content"]
+    conflict = create["responses"]["409"]["content"]
+    assert conflict["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
+    assert "application/json" not in conflict
+    assert "Idempotency-Key" in [p["name"] for p in create.get("parameters", []) if p["in"] == "header"]
+    assert "Idempotency-Key" not in [
+        p["name"] for p in spec["paths"]["/v1/mvnos"]["get"].get("parameters", [])
+    ]
     assert any("HTTPBearer" in requirement for requirement in create.get("security", []))
     assert "Problem" in spec["components"]["schemas"]

@@ -167,3 +167,8 @@ def test_query_shape_follows_the_pattern(
     assert query.pattern_driven is pattern_driven
     query.block_clauses()
     assert query.params.get("block_prefix_like") == block_prefix_like
+
+
+def test_patterns_accept_msisdn_punctuation() -> None:
+    assert patterns.parse("+86 170-0123-*").like == "1700123%"
+    assert patterns.parse("*8888 ").like == "%8888"

@@ -7,9 +7,11 @@ import logging
 import signal
 import sys
 import warnings
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.auth import service as key_service
@@ -21,6 +23,9 @@ from mvno_core.db import Database
 from mvno_core.embedded import resolve_database_url
 from mvno_core.observability import configure_logging
 from mvno_core.ops import demo, migrate, sweeper
+from mvno_core.problems import DomainError, NotFound
+
+T = TypeVar("T")
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); the fallback it uses is fine.
 warnings.filterwarnings("ignore", module="platformdirs")
@@ -41,6 +46,25 @@ def _cli_context(session: AsyncSession, settings: Settings) -> RequestContext:
     return RequestContext(
         session=session, principal=demo.CLI, request_id="cli", now=SystemClock().now(), settings=settings
     )
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a CLI action; a domain error (bad input, unknown id) is one line on stderr and exit code 1."""
+    try:
+        return asyncio.run(work)
+    except DomainError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def _mvno_id(session: AsyncSession, id_or_code: str | None) -> str | None:
+    """The CLI takes an MVNO's id or its code (the code is what the demo banner shows)."""
+    if id_or_code is None:
+        return None
+    found = await session.scalar(text("SELECT id FROM mvnos WHERE id = :v OR code = :v"), {"v": id_or_code})
+    if found is None:
+        raise NotFound.of("MVNO", id_or_code)
+    return str(found)
 
 
 def _print_demo_keys(created: list[demo.DemoKey] | None) -> None:
@@ -118,7 +142,7 @@ def sweep_command() -> None:
         finally:
             await db.dispose()
 
-    report = asyncio.run(run())
+    report = _run(run())
     typer.echo(
         f"reservations expired: {report.reservations_expired}, audit entries linked: "
         f"{report.audit_linked}, idempotency keys pruned: {report.idempotency_pruned}"
@@ -128,7 +152,7 @@ def sweep_command() -> None:
 @keys_app.command("create")
 def keys_create(
     role: Annotated[Role, typer.Option(help="operator | partner | regulator")],
-    mvno: Annotated[str | None, typer.Option(help="MVNO id (partner keys only)")] = None,
+    mvno: Annotated[str | None, typer.Option(help="MVNO id or code (partner keys only)")] = None,
     name: Annotated[str, typer.Option(help="A label for humans")] = "cli",
 ) -> None:
     """Create a key and print its secret once."""
@@ -140,13 +164,13 @@ def keys_create(
             async with db.transaction() as session:
                 ctx = _cli_context(session, settings)
                 key, secret = await key_service.create_key(
-                    session, role=role, mvno_id=mvno, name=name, ctx=ctx
+                    session, role=role, mvno_id=await _mvno_id(session, mvno), name=name, ctx=ctx
                 )
                 return key.id, secret
         finally:
             await db.dispose()
 
-    key_id, secret = asyncio.run(run())
+    key_id, secret = _run(run())
     typer.echo(f"{key_id}  {role.value}  {secret}\n(The secret is shown only now.)")
 
 
@@ -159,6 +183,7 @@ def keys_list() -> None:
     async def run() -> None:
         try:
             async with db.transaction() as session:
+                typer.echo(f"{'ID':<30}  {'ROLE':<9} {'MVNO':<32} {'HINT':<9}  STATE  NAME")
                 for key in await key_service.list_keys(session):
                     state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
                     typer.echo(
@@ -167,7 +192,7 @@ def keys_list() -> None:
         finally:
             await db.dispose()
 
-    asyncio.run(run())
+    _run(run())
 
 
 @keys_app.command("revoke")
@@ -184,7 +209,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")])
         finally:
             await db.dispose()
 
-    asyncio.run(run())
+    _run(run())
     typer.echo(f"Revoked {key_id}.")
 
 

@@ -6,6 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def rfc3339(moment: datetime) -> str:
+    """UTC with a ``Z``, as every timestamp in responses and event payloads is written."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

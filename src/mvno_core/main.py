@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from mvno_core import __version__
 from mvno_core.audit.router import router as audit_router
@@ -21,7 +23,7 @@ from mvno_core.mvnos.router import router as mvnos_router
 from mvno_core.numbers.router import router as numbers_router
 from mvno_core.observability import Metrics, RequestContextMiddleware
 from mvno_core.ops import health, sweeper
-from mvno_core.problems import install_problem_handlers
+from mvno_core.problems import PROBLEM_JSON, install_problem_handlers
 from mvno_core.reference.router import router as reference_router
 from mvno_core.reservations.router import router as reservations_router
 
@@ -33,6 +35,22 @@ and reservations, audit trail and event feed.
 * Errors: RFC 9457 `application/problem+json`, match on `code`.
 * Any POST may carry `Idempotency-Key` (replayed with `Idempotent-Replayed: true`).
 """
+
+
+def _openapi_with_problem_media_type(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents every response model as application/json; errors are problem+json."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[:1] in "45" and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(
@@ -81,6 +99,7 @@ def create_app(
     app.state.migration_head = health.expected_head()
 
     install_problem_handlers(app)
+    app.openapi = lambda: _openapi_with_problem_media_type(app)  # type: ignore[method-assign]
     for router in (
         health.router,
         reference_router,

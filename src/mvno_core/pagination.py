@@ -36,7 +36,9 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
+def decode_cursor(
+    cursor: str | None, *types: type, loc: tuple[str, ...] = ("query", "cursor")
+) -> tuple[Any, ...] | None:
     """Decode and type-check a cursor; a malformed one is a 422, never a 500."""
     if cursor is None:
         return None
@@ -44,11 +46,11 @@ def decode_cursor(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("Malformed cursor.", loc=("query", "cursor")) from exc
+        raise ValidationFailed("Malformed cursor.", loc=loc) from exc
     if (
         not isinstance(values, list)
         or len(values) != len(types)
         or not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, types, strict=True))
     ):
-        raise ValidationFailed("Malformed cursor.", loc=("query", "cursor"))
+        raise ValidationFailed("Malformed cursor.", loc=loc)
     return tuple(values)

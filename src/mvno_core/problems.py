@@ -45,18 +45,22 @@ class Problem(BaseModel):
 
 
 def _problem_doc(description: str) -> dict[str, Any]:
-    return {"model": Problem, "description": description, "content": {PROBLEM_JSON: {}}}
+    # Listed under application/json here; the app's OpenAPI hook moves it to application/problem+json.
+    return {"model": Problem, "description": description}
 
 
 # Documented on every /v1 router so the OpenAPI shows the error shape clients actually get.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("idempotency_key_invalid"),
     401: _problem_doc("unauthorized"),
     403: _problem_doc("forbidden"),
     404: _problem_doc("not_found"),
     409: _problem_doc(
         "conflict, illegal_transition, mvno_not_active, block_unavailable, number_unavailable, ..."
     ),
+    413: _problem_doc("payload_too_large (bodies over 64 KiB)"),
     422: _problem_doc("validation_error, host_mismatch, region_not_licensed, idempotency_key_reused"),
+    503: _problem_doc("service_unavailable (retry after Retry-After)"),
 }
 
 
@@ -64,6 +68,8 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
+    # Sent as Retry-After when set: the same request may succeed after that many seconds.
+    retry_after_seconds: ClassVar[int | None] = None
 
     def __init__(self, detail: str | None = None, **members: Any) -> None:
         super().__init__(detail or self.title)
@@ -121,10 +127,11 @@ class IdempotencyKeyInFlight(DomainError):
         "idempotency_key_in_flight",
         "A request with this key is still running",
     )
+    retry_after_seconds: ClassVar[int | None] = 1
 
 
 class Conflict(DomainError):
-    status, code, title = 409, "conflict", "Uniqueness violated"
+    status, code, title = 409, "conflict", "Conflicts with existing data"
 
 
 class IllegalTransition(DomainError):
@@ -207,6 +214,7 @@ def problem_response(
 
 
 def render(request: Request, error: DomainError) -> JSONResponse:
+    retry_after = error.retry_after_seconds
     return problem_response(
         request,
         status=error.status,
@@ -214,11 +222,15 @@ def render(request: Request, error: DomainError) -> JSONResponse:
         title=error.title,
         detail=error.detail,
         members=error.members,
+        headers={"Retry-After": str(retry_after)} if retry_after else None,
     )
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()]
+    return [
+        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")).removeprefix("Value error, ")}
+        for err in exc.errors()
+    ]
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -228,12 +240,19 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type", "")
+    sent_body = request.headers.get("content-length", "0") != "0"
+    detail = (
+        "Send the body as JSON (Content-Type: application/json); see errors."
+        if sent_body and "json" not in content_type
+        else "The request has invalid or unknown fields; see errors."
+    )
     return problem_response(
         request,
         status=422,
         code="validation_error",
         title=ValidationFailed.title,
-        detail="The request has invalid or unknown fields; see errors.",
+        detail=detail,
         members={"errors": _validation_errors(exc)},
     )
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response, Security
+from fastapi import Depends, Header, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -70,7 +70,25 @@ def _replay(stored: idempotency.StoredResponse) -> Response:
     )
 
 
+async def _idempotency_key_header(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Optional, 1–255 characters. Same key + same body → the stored response "
+            "(Idempotent-Replayed: true); other body → 422; while the first runs → 409.",
+        ),
+    ] = None,
+) -> None:
+    """Declares the header in OpenAPI; ``ApiRoute`` does the work (it must run before the endpoint)."""
+
+
 class ApiRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if "POST" in {method.upper() for method in kwargs.get("methods") or ()}:
+            kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), Depends(_idempotency_key_header)]
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint_handler = super().get_route_handler()
         route_path = self.path

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from mvno_core.auth import service
 from mvno_core.auth.models import ApiKey
 from mvno_core.auth.principal import Role
+from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
 
@@ -43,11 +44,6 @@ class ApiKeyCreated(ApiKeyRead):
     key: str  # the secret: shown in this response only, never again
 
 
-class ApiKeyList(BaseModel):
-    items: list[ApiKeyRead]
-    next_cursor: None = None  # one page: keys are few
-
-
 def to_read(key: ApiKey) -> ApiKeyRead:
     return ApiKeyRead(
         id=key.id,
@@ -70,10 +66,11 @@ async def create_api_key(body: ApiKeyCreate, ctx: Ctx, response: Response) -> Ap
     return ApiKeyCreated(**to_read(key).model_dump(), key=secret)
 
 
-@router.get("", summary="List API keys (operator)")
-async def list_api_keys(ctx: Ctx) -> ApiKeyList:
-    ctx.principal.ensure_operator()
-    return ApiKeyList(items=[to_read(k) for k in await service.list_keys(ctx.session)])
+@router.get("", summary="List API keys (operator; never their secrets)")
+async def list_api_keys(ctx: Ctx, cursor: Cursor = None, limit: Limit = 50) -> Page[ApiKeyRead]:
+    after = decode_cursor(cursor, str)
+    keys = await service.list_keys(ctx.session, after_id=after[0] if after else None, limit=limit + 1)
+    return page_of([to_read(k) for k in keys], limit, key=lambda key: key.id)
 
 
 @router.get("/{key_id}", summary="Get an API key (operator; never the secret)")

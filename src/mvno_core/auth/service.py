@@ -72,8 +72,15 @@ async def create_key(
     return key, secret
 
 
-async def list_keys(session: AsyncSession) -> list[ApiKey]:
-    return list((await session.scalars(select(ApiKey).order_by(ApiKey.id))).all())
+async def list_keys(
+    session: AsyncSession, *, after_id: str | None = None, limit: int | None = None
+) -> list[ApiKey]:
+    stmt = select(ApiKey).order_by(ApiKey.id)
+    if after_id is not None:
+        stmt = stmt.where(ApiKey.id > after_id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await session.scalars(stmt)).all())
 
 
 async def get_key(session: AsyncSession, key_id: str) -> ApiKey:

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from mvno_core.events import service
+from mvno_core.events.types import EVENT_TYPES
 from mvno_core.pagination import Limit, decode_cursor, encode_cursor
-from mvno_core.problems import PROBLEM_RESPONSES
+from mvno_core.problems import PROBLEM_RESPONSES, ValidationFailed
 from mvno_core.routing import ApiRoute, Ctx
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
@@ -38,11 +39,20 @@ class EventPage(BaseModel):
 async def list_events(
     ctx: Ctx,
     after: Annotated[str | None, Query(max_length=512, description="next_cursor of the last page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="Same as after (the generic list parameter)")
+    ] = None,
     types: Annotated[str | None, Query(max_length=1000, description="Comma-separated event types")] = None,
     limit: Limit = 50,
 ) -> EventPage:
-    position = decode_cursor(after, int, int) or (0, 0)
+    if after is not None and cursor is not None and after != cursor:
+        raise ValidationFailed("Give after or cursor, not both.", loc=("query", "after"))
+    given, loc = (after, ("query", "after")) if after is not None else (cursor, ("query", "cursor"))
+    position = decode_cursor(given, int, int, loc=loc) or (0, 0)
     wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    unknown = sorted(set(wanted or ()) - EVENT_TYPES)
+    if unknown:
+        raise ValidationFailed(f"Unknown event types: {', '.join(unknown)}.", loc=("query", "types"))
     rows = await service.feed(ctx, after=(position[0], position[1]), types=wanted, limit=limit)
     items = [
         EventRead(

@@ -47,6 +47,8 @@ def _literal_run(text: str) -> int:
 
 
 def parse(raw: str, *, loc: tuple[str, ...] = ("query", "pattern")) -> NumberPattern:
+    # Written like an MSISDN input: spaces and hyphens are ignored, a +86 country code dropped.
+    raw = re.sub(r"[\s\-]", "", raw).removeprefix("+86")
     collapsed = re.sub(r"\*+", "*", raw)
     digits_and_marks = collapsed.replace("*", "")
     if not _PATTERN.fullmatch(raw) or len(digits_and_marks) > 11:

@@ -58,7 +58,7 @@ async def run_forever(db: Database, clock: Clock, settings: Settings) -> None:
         try:
             report = await sweep_once(db, clock, settings)
             if report.reservations_expired or report.audit_linked:
-                log.info(
+                log.debug(
                     "sweep",
                     extra={
                         "reservations_expired": report.reservations_expired,

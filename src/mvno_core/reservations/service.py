@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from mvno_core.clock import rfc3339
 from mvno_core.context import RequestContext
 from mvno_core.ids import new_id
 from mvno_core.journal import Subject, record, record_many
@@ -104,14 +105,14 @@ async def reserve(ctx: RequestContext, data: ReservationCreate) -> ReservationRe
         mvno_id=mvno_id,
         data={
             "msisdn": row["msisdn"],
-            "expires_at": row["expires_at"].isoformat(),
+            "expires_at": rfc3339(row["expires_at"]),
             "ttl_seconds": ttl,
         },
         event_type="number.reserved",
         event_data={
             "reservation_id": row["id"],
             "msisdn": row["msisdn"],
-            "expires_at": row["expires_at"].isoformat(),
+            "expires_at": rfc3339(row["expires_at"]),
         },
     )
     return to_read(row, ctx)
@@ -158,7 +159,7 @@ async def expire_due(ctx: RequestContext, *, batch: int = 1000) -> int:
                 "reservation.expired",
                 Subject("reservation", r["id"]),
                 r["mvno_id"],
-                {"msisdn": r["msisdn"], "expires_at": r["expires_at"].isoformat()},
+                {"msisdn": r["msisdn"], "expires_at": rfc3339(r["expires_at"])},
             )
             for r in rows
         ],

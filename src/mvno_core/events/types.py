@@ -1,0 +1,30 @@
+"""Every event type the service emits (or will, per the contract), so a typo in ``?types=`` is a 422
+rather than a silently empty feed."""
+
+from __future__ import annotations
+
+EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        # contract.md
+        "mvno.created",
+        "block.allocated",
+        "number.reserved",
+        "number.released",
+        "line.activated",
+        "line.suspended",
+        "line.resumed",
+        "line.cancelled",
+        "hold.placed",
+        "hold.lifted",
+        "cancellation.completed",
+        "takeover.completed",
+        # also emitted
+        "mvno.updated",
+        "mvno.restricted",
+        "mvno.reinstated",
+        "api_key.created",
+        "api_key.revoked",
+        "reservation.released",
+        "reservation.expired",
+    }
+)

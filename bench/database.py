@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,15 +92,24 @@ def server_facts(conn: Connection) -> dict[str, str]:
     return facts
 
 
-def create_operator_key(conn: Connection) -> str:
-    """Insert an operator API key directly (no HTTP bootstrap exists); return its secret."""
+def create_api_key(conn: Connection, *, role: str, mvno_id: str | None = None, name: str = "bench") -> str:
+    """Insert an API key directly (no HTTP bootstrap exists); return its secret. A partner key needs
+    ``mvno_id`` (the service then scopes every request to that MVNO); other roles take none."""
     secret = generate_secret()
     conn.execute(
         "INSERT INTO api_keys (id, secret_hash, hint, role, mvno_id, name, created_at) "
-        "VALUES (%s, %s, %s, 'operator', NULL, 'bench', now())",
-        (new_id("key"), hash_secret(secret), hint_of(secret)),
+        "VALUES (%s, %s, %s, %s, %s, %s, now())",
+        (new_id("key"), hash_secret(secret), hint_of(secret), role, mvno_id, name),
     )
     return secret
+
+
+def create_operator_key(conn: Connection) -> str:
+    return create_api_key(conn, role="operator")
+
+
+def create_partner_key(conn: Connection, mvno_id: str) -> str:
+    return create_api_key(conn, role="partner", mvno_id=mvno_id, name="bench partner")
 
 
 # The block row as blocks.repository.insert_block writes it, then the service's own numbers statement.
@@ -150,19 +160,19 @@ def allocate_raw(conn: Connection, block: RawBlock) -> float:
 def fill(
     conn: Connection,
     *,
-    mvno_id: str,
-    count: int,
+    owners: Sequence[str],
     segment: str = "165",
     host: str = "CMCC",
     per_transaction: int = 10,
 ) -> float:
-    """Allocate ``count`` blocks of ``segment`` from its first H-code up, provinces in turn; seconds."""
+    """Allocate ``len(owners)`` blocks of ``segment`` from its first H-code up, block ``i`` to MVNO
+    ``owners[i]``, provinces in turn; returns seconds."""
     provinces = sorted(PROVINCES)
     first = int(segment) * 10 ** (7 - len(segment))
     started = time.perf_counter()
-    for batch_start in range(0, count, per_transaction):
+    for batch_start in range(0, len(owners), per_transaction):
         with conn.transaction():
-            for i in range(batch_start, min(count, batch_start + per_transaction)):
+            for i in range(batch_start, min(len(owners), batch_start + per_transaction)):
                 insert_block(
                     conn,
                     RawBlock(
@@ -170,10 +180,80 @@ def fill(
                         segment=segment,
                         host=host,
                         province=provinces[i % len(provinces)],
-                        mvno_id=mvno_id,
+                        mvno_id=owners[i],
                     ),
                 )
     return time.perf_counter() - started
+
+
+# --- a mature operator: taken numbers at the bottom of an MVNO's range ---------------------------------
+
+# The lowest ``count`` numbers of an MVNO in a segment, by MSISDN, become in use (with a line id, as an
+# activation would leave them). Numbers already reserved there (the fresh reservation phase) stay so.
+MATURE_IN_USE = """
+WITH lowest AS (
+    SELECT n.msisdn FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix
+    WHERE b.mvno_id = %(mvno_id)s AND b.segment = %(segment)s
+    ORDER BY n.msisdn LIMIT %(count)s
+)
+UPDATE numbers n SET status = 'in_use', line_id = 'lin_bench_' || n.msisdn
+FROM lowest WHERE n.msisdn = lowest.msisdn AND n.status = 'available'
+"""
+
+# The next ``count`` available numbers are actively reserved for an hour. numbers.reservation_id has no
+# foreign key, so no reservation rows are needed for the number-side queries measured here.
+MATURE_RESERVED = """
+WITH next_free AS (
+    SELECT n.msisdn FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix
+    WHERE b.mvno_id = %(mvno_id)s AND b.segment = %(segment)s AND n.status = 'available'
+    ORDER BY n.msisdn LIMIT %(count)s
+)
+UPDATE numbers n
+SET status = 'reserved', reserved_until = now() + interval '1 hour', reservation_id = 'rsv_bench_' || n.msisdn
+FROM next_free WHERE n.msisdn = next_free.msisdn
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Maturing:
+    in_use: int
+    reserved: int
+    seconds: float
+
+
+def mature(conn: Connection, *, mvno_id: str, segment: str, in_use: int, reserved: int) -> Maturing:
+    """Mark an MVNO's lowest ``in_use`` numbers of ``segment`` in use and the ``reserved`` next ones
+    reserved, in one transaction (the caller VACUUM ANALYZEs afterwards)."""
+    started = time.perf_counter()
+    with conn.transaction():
+        params = {"mvno_id": mvno_id, "segment": segment}
+        taken = conn.execute(MATURE_IN_USE, {**params, "count": in_use}).rowcount
+        held = conn.execute(MATURE_RESERVED, {**params, "count": reserved}).rowcount
+    return Maturing(in_use=taken, reserved=held, seconds=time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockFacts:
+    prefix: str
+    province: str
+
+
+def first_claimable_block(conn: Connection, mvno_id: str, segment: str) -> BlockFacts | None:
+    """The block of the MVNO's lowest available number in ``segment`` (after maturing: the block where
+    the taken numbers end), else its lowest block there, else None."""
+    row = conn.execute(
+        "SELECT b.prefix, b.province FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix "
+        "WHERE b.mvno_id = %(m)s AND b.segment = %(s)s AND n.status = 'available' "
+        "ORDER BY n.msisdn LIMIT 1",
+        {"m": mvno_id, "s": segment},
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT prefix, province FROM blocks WHERE mvno_id = %(m)s AND segment = %(s)s "
+            "ORDER BY prefix LIMIT 1",
+            {"m": mvno_id, "s": segment},
+        ).fetchone()
+    return BlockFacts(prefix=str(row[0]), province=str(row[1])) if row else None
 
 
 def checkpoint(conn: Connection) -> bool:
@@ -195,6 +275,18 @@ def vacuum_analyze(conn: Connection) -> float:
 def number_counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute("SELECT status, count(*) FROM numbers GROUP BY status ORDER BY status").fetchall()
     return {str(status): int(n) for status, n in rows}
+
+
+def number_counts_by_mvno(conn: Connection) -> dict[str, dict[str, int]]:
+    """``{mvno code: {status: count}}`` (stored status: a lapsed reservation still counts as reserved)."""
+    rows = conn.execute(
+        "SELECT m.code, n.status, count(*) FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix "
+        "JOIN mvnos m ON m.id = b.mvno_id GROUP BY m.code, n.status ORDER BY m.code, n.status"
+    ).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for code, status, n in rows:
+        counts.setdefault(str(code), {})[str(status)] = int(n)
+    return counts
 
 
 def numbers_index_scans(conn: Connection, *, wait_for_others: float = 10.0) -> dict[str, int]:
@@ -225,18 +317,75 @@ def plan_cost(plan: str) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
-def search_statement(pattern: str, limit: int) -> tuple[str, dict[str, Any]]:
-    """The SQL and parameters numbers.repository.search sends for ``GET /v1/numbers?pattern=…``."""
-    query = NumberQuery(pattern=patterns.parse(pattern))
+def search_query(params: Mapping[str, str], *, scope_mvno_id: str | None = None) -> NumberQuery:
+    """The ``NumberQuery`` numbers.service.search builds for ``GET /v1/numbers?<params>``; a partner key
+    narrows it to ``scope_mvno_id``."""
+    return NumberQuery(
+        mvno_id=scope_mvno_id or params.get("mvno_id"),
+        status=params.get("status"),
+        province=params.get("province"),
+        segment=params.get("segment"),
+        grade=params.get("grade"),
+        pattern=patterns.parse(params["pattern"]) if "pattern" in params else None,
+    )
+
+
+def query_statement(query: NumberQuery, limit: int) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters numbers.repository.search sends for a page of ``limit`` items (it asks
+    for ``limit + 1`` rows to know whether there is a next page)."""
     sql = query.statement(limit=limit + 1)
     return sql, {**query.params, "now": datetime.now(UTC)}
 
 
+def search_statement(pattern: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters numbers.repository.search sends for ``GET /v1/numbers?pattern=…``."""
+    return query_statement(NumberQuery(pattern=patterns.parse(pattern)), limit)
+
+
+def explain_query(conn: Connection, query: NumberQuery, limit: int) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the service's statement for ``query``, parameters bound as it binds
+    them. Pattern queries run with ``plan_cache_mode = force_custom_plan`` there, as here."""
+    sql, params = query_statement(query, limit)
+    with conn.transaction():
+        if query.pattern is not None:
+            conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {to_psycopg(sql)}", params).fetchall()
+    return "\n".join(str(row[0]) for row in rows)
+
+
 def explain_search(conn: Connection, pattern: str, limit: int) -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of the service's search statement, parameters bound as it binds them."""
-    sql, params = search_statement(pattern, limit)
-    rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {to_psycopg(sql)}", params).fetchall()
+    return explain_query(conn, NumberQuery(pattern=patterns.parse(pattern)), limit)
+
+
+def claim_query(mvno_id: str) -> NumberQuery:
+    """The ``NumberQuery`` reservations.service.reserve builds for ``criteria {}``."""
+    return NumberQuery(mvno_id=mvno_id, status="available", active_blocks_only=True)
+
+
+def explain_claim_pick(conn: Connection, query: NumberQuery) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the row pick of an "any number" claim (``FOR UPDATE SKIP LOCKED``,
+    one row). Rolled back: the row lock it takes is released and nothing is changed."""
+    sql = query.statement(limit=1, lock=True)
+    params = {**query.params, "now": datetime.now(UTC)}
+    rows: list[tuple[Any, ...]] = []
+    with conn.transaction(force_rollback=True):
+        rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {to_psycopg(sql)}", params).fetchall()
     return "\n".join(str(row[0]) for row in rows)
+
+
+_SCANNED_INDEX = re.compile(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)")
+_SEQ_SCAN = re.compile(r"Seq Scan on (\w+)")
+
+
+def plan_indexes(plan: str) -> list[str]:
+    """The indexes a plan scans, in order of first appearance."""
+    return list(dict.fromkeys(_SCANNED_INDEX.findall(plan)))
+
+
+def plan_seq_scans(plan: str) -> list[str]:
+    """The tables a plan reads with a sequential scan."""
+    return list(dict.fromkeys(_SEQ_SCAN.findall(plan)))
 
 
 def explain_generic_search(conn: Connection, pattern: str, limit: int) -> str:

@@ -12,7 +12,8 @@ Two query shapes, chosen per request (``NumberQuery.statement``), both ordered b
   few matches are spread over every block; the ``OFFSET 0`` fence keeps PostgreSQL from walking the
   primary key instead.
 
-Measured on 1M numbers with half the MVNO's blocks taken (see bench/): under 2 ms for each shape.
+Measured on 1M numbers shared by two MVNOs, 30% of the partner's numbers in use and 2,000 reserved
+(``make bench``): every plan runs in under 3.5 ms inside PostgreSQL.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class NumberQuery:
                 # sent: given both, the planner multiplies their selectivities (~100-fold underestimate).
                 clauses.append("reverse(n.msisdn) LIKE :reversed_like")
                 self.params["reversed_like"] = self.pattern.reversed_like
-            elif self.pattern_driven:
+            elif self.pattern_driven or self.pattern.like == self.pattern.head + "%":
+                # Pattern-driven, or a plain prefix (1700123*): a range scan of the primary key.
                 clauses.append("n.msisdn LIKE :like")
                 self.params["like"] = self.pattern.like
             else:

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -64,6 +64,22 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        # Read from the database at each scrape (cheap, index-backed counts).
+        self.audit_pending = Gauge(
+            "mvno_audit_pending_entries",
+            "Audit entries committed but not yet linked into the hash chain by the sequencer.",
+            registry=self.registry,
+        )
+        self.feed_held_back = Gauge(
+            "mvno_event_feed_held_back",
+            "Committed events the feed cannot serve yet because an older transaction is still open.",
+            registry=self.registry,
+        )
+        self.pool_checked_out = Gauge(
+            "mvno_db_pool_connections_in_use",
+            "Database connections checked out of the pool.",
+            registry=self.registry,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from mvno_core.problems import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
@@ -54,6 +56,28 @@ async def readyz(request: Request) -> Readiness:
     return Readiness(status="ok", database="ok", migration=current, expected_migration=head)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (HTTP, audit sequencing, event feed, pool)",
+    response_class=Response,
+)
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    state = request.app.state
+    try:
+        async with state.db.engine.connect() as conn:
+            pending = await conn.scalar(text("SELECT count(*) FROM audit_entries WHERE chain_pos IS NULL"))
+            held_back = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM events "
+                    "WHERE txid >= (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
+                )
+            )
+        state.metrics.audit_pending.set(pending or 0)
+        state.metrics.feed_held_back.set(held_back or 0)
+    except Exception:
+        log.warning("metrics: database gauges unavailable", exc_info=False)
+    pool = state.db.engine.pool
+    checked_out = getattr(pool, "checkedout", None)
+    if callable(checked_out):
+        state.metrics.pool_checked_out.set(checked_out())
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -219,3 +219,44 @@ async def test_changes_since(
         422,
         "validation_error",
     )
+
+
+@pytest.mark.parametrize("pattern", [None, "*7", "*0?7", "*8888", "*5201*"])
+async def test_pages_across_blocks_match_a_brute_force_listing(
+    client: httpx.AsyncClient, operator: dict[str, str], raw: psycopg.Connection, pattern: str | None
+) -> None:
+    """Both query shapes, paged across several blocks with taken numbers in between, list exactly the
+    available numbers of the MVNO in order, each once."""
+    mvno = await factories.create_mvno(client, operator)
+    blocks = [await factories.allocate(client, operator, mvno["id"], segment="1702") for _ in range(3)]
+    first, second, third = (b["prefix"] for b in blocks)
+    # The whole middle block and the upper half of the first are taken.
+    raw.execute("UPDATE numbers SET status = 'in_use' WHERE block_prefix = %s", (second,))
+    raw.execute(
+        "UPDATE numbers SET status = 'quarantined' WHERE msisdn >= %s AND block_prefix = %s",
+        (first + "5000", first),
+    )
+    expected = [
+        row[0]
+        for row in raw.execute(
+            "SELECT msisdn FROM numbers WHERE block_prefix = ANY(%s) AND status = 'available' "
+            "ORDER BY msisdn",
+            ([first, second, third],),
+        ).fetchall()
+        if pattern is None or matches(pattern, row[0])
+    ]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(1000):
+        params = {"mvno_id": mvno["id"], "status": "available", "limit": "500"}
+        if pattern:
+            params["pattern"] = pattern
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/v1/numbers", params=params, headers=operator)).json()
+        seen += [n["msisdn"] for n in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == expected
+    assert any(n.startswith(third) for n in seen)

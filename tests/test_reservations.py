@@ -386,3 +386,17 @@ async def test_lapsed_reservation_is_found_and_claimed_by_any_number_requests(
         "/v1/numbers", params={"status": "reserved", "pattern": "*0800"}, headers=partner
     )
     assert [n["msisdn"] for n in reserved.json()["items"]] == [msisdn]
+
+
+async def test_any_number_moves_on_to_the_next_block_when_one_is_full(
+    client: httpx.AsyncClient, operator: dict[str, str], raw: psycopg.Connection
+) -> None:
+    mvno = await factories.create_mvno(client, operator)
+    full = await factories.allocate(client, operator, mvno["id"], segment="1702")
+    spare = await factories.allocate(client, operator, mvno["id"], segment="1702")
+    raw.execute("UPDATE numbers SET status = 'in_use' WHERE block_prefix = %s", (full["prefix"],))
+    response = await client.post(
+        "/v1/reservations", json={"mvno_id": mvno["id"], "criteria": {}}, headers=operator
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["msisdn"] == spare["prefix"] + "0000"

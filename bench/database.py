@@ -366,7 +366,7 @@ def claim_query(mvno_id: str) -> NumberQuery:
 def explain_claim_pick(conn: Connection, query: NumberQuery) -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of the row pick of an "any number" claim (``FOR UPDATE SKIP LOCKED``,
     one row). Rolled back: the row lock it takes is released and nothing is changed."""
-    sql = query.statement(limit=1, lock=True)
+    sql = query.claim_statement()
     params = {**query.params, "now": datetime.now(UTC)}
     rows: list[tuple[Any, ...]] = []
     with conn.transaction(force_rollback=True):

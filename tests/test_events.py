@@ -8,6 +8,7 @@ import uuid
 import httpx
 import psycopg
 
+from mvno_core.pagination import encode_cursor
 from tests import factories
 from tests.factories import assert_problem
 
@@ -80,6 +81,12 @@ async def test_feed_parameters_are_validated(client: httpx.AsyncClient, operator
     unknown = await client.get("/v1/events", params={"types": "block.allocated,bogus.type"}, headers=operator)
     problem = assert_problem(unknown, 422, "validation_error")
     assert problem["errors"][0]["loc"] == ["query", "types"]
+    blank = await client.get("/v1/events", params={"types": " , "}, headers=operator)
+    assert_problem(blank, 422, "validation_error")
+    huge = encode_cursor(10**30, 0)
+    assert_problem(
+        await client.get("/v1/events", params={"after": huge}, headers=operator), 422, "validation_error"
+    )
     bad_after = await client.get("/v1/events", params={"after": "garbage"}, headers=operator)
     assert assert_problem(bad_after, 422, "validation_error")["errors"][0]["loc"] == ["query", "after"]
     # ?cursor= (the generic list parameter) works like ?after=.

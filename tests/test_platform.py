@@ -54,6 +54,7 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient, operator:
     metrics = (await client.get("/metrics")).text
     assert 'mvno_http_requests_total{method="GET",route="/v1/mvnos",status="200"}' in metrics
     assert "mvno_http_request_duration_seconds_bucket" in metrics
+    assert "\nmvno_database_up 1.0" in metrics
     for gauge in (
         "mvno_audit_pending_entries",
         "mvno_event_feed_held_back",

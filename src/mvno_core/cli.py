@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.auth import service as key_service
@@ -54,6 +55,9 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     except DomainError as error:
         typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    except OperationalError as error:
+        typer.echo(f"error: cannot use the database ({type(error.orig).__name__}); is it running?", err=True)
         raise typer.Exit(1) from None
 
 

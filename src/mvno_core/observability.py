@@ -76,6 +76,11 @@ class Metrics:
             "Committed events the feed cannot serve yet because an older transaction is still open.",
             registry=self.registry,
         )
+        self.database_up = Gauge(
+            "mvno_database_up",
+            "1 if the last scrape could query the database, else 0.",
+            registry=self.registry,
+        )
         self.pool_checked_out = Gauge(
             "mvno_db_pool_connections_in_use",
             "Database connections checked out of the pool.",

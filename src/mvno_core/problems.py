@@ -301,7 +301,7 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 # SQLSTATEs that mean "try again": serialization failure, deadlock, statement cancelled or timed out.
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "57014"})
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -309,7 +309,8 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     sqlstate = _sqlstate(exc)
     if isinstance(exc, DataError) or sqlstate.startswith("22"):
         # A value the database cannot take (a NUL character, an out-of-range number): the client's
-        # input, so a 422 it can fix, not a 5xx it would retry forever.
+        # input, so a 422 it can fix, not a 5xx it would retry forever. Logged, in case it is ours.
+        _log_database_error(request, exc, "database rejected a value", logging.WARNING)
         return render(request, ValidationFailed("A value in the request cannot be stored or compared."))
     if sqlstate in RETRYABLE_SQLSTATES:
         _log_database_error(request, exc, "retryable database error", logging.WARNING)

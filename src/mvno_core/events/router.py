@@ -49,7 +49,11 @@ async def list_events(
         raise ValidationFailed("Give after or cursor, not both.", loc=("query", "after"))
     given, loc = (after, ("query", "after")) if after is not None else (cursor, ("query", "cursor"))
     position = decode_cursor(given, int, int, loc=loc) or (0, 0)
-    wanted = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    if not all(0 <= value < 2**63 for value in position):
+        raise ValidationFailed("Malformed cursor.", loc=loc)
+    wanted = [t.strip() for t in types.split(",") if t.strip()] if types is not None else None
+    if wanted == []:
+        raise ValidationFailed("types names no event type.", loc=("query", "types"))
     unknown = sorted(set(wanted or ()) - EVENT_TYPES)
     if unknown:
         raise ValidationFailed(f"Unknown event types: {', '.join(unknown)}.", loc=("query", "types"))

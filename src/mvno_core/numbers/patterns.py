@@ -23,6 +23,9 @@ class NumberPattern:
     reversed_like: str | None
     # The digits before the first wildcard ("1700123" in 1700123*): they name the candidate blocks.
     head: str
+    # Literal digits at the end (4 in *8888), and in the longest run anywhere after the head.
+    tail_run: int
+    longest_run_after_head: int
     literal_digits: int
 
     @property
@@ -31,10 +34,25 @@ class NumberPattern:
         return self.head[:7] if len(self.head) >= 7 else self.head + "%"
 
     @property
-    def rare(self) -> bool:
-        """At most ~1 match in 1,000 numbers, spread over every block: four literal digits, or three
-        at the end (*888). Such a pattern is searched from its own index, not block by block."""
-        return self.literal_digits >= 4 or (self.literal_digits >= 3 and self.reversed_like is not None)
+    def is_prefix(self) -> bool:
+        """Only a literal head and then anything (1700123*): a primary-key range."""
+        return self.like == self.head + "%"
+
+    @property
+    def index_driven(self) -> bool:
+        """Rare matches spread over many blocks, and an index that finds them directly: searched from
+        that index rather than block by block.
+
+        - A literal tail of 3+ digits (*888, 170*8888): a range of ≤ 1/1,000 of ``reverse(msisdn)``.
+        - Else a run of 3+ literal digits after the head and 4+ literal digits in all (*5201*): trigrams.
+        A head of 7+ digits names a single block, which is walked instead. Patterns with no run of 3
+        (*1?2?3?4) have no index to start from and are walked block by block.
+        """
+        if len(self.head) >= 7:
+            return False
+        if self.reversed_like is not None and self.tail_run >= 3:
+            return True
+        return self.longest_run_after_head >= 3 and self.literal_digits - len(self.head) >= 4
 
 
 def _literal_run(text: str) -> int:
@@ -60,10 +78,13 @@ def parse(raw: str, *, loc: tuple[str, ...] = ("query", "pattern")) -> NumberPat
         raise ValidationFailed("Without '*', a pattern must cover all 11 digits.", loc=loc)
     like = collapsed.replace("?", "_").replace("*", "%")
     head, tail = _literal_run(collapsed), _literal_run(collapsed[::-1])
+    runs_after_head = [len(run) for run in re.split(r"[?*]", collapsed[head:])]
     return NumberPattern(
         like=like,
         reversed_like=like[::-1] if tail > head else None,
         head=collapsed[:head],
+        tail_run=tail,
+        longest_run_after_head=max(runs_after_head, default=0),
         literal_digits=sum(ch.isdigit() for ch in collapsed),
     )
 

@@ -71,7 +71,7 @@ class NumberQuery:
 
     @property
     def pattern_driven(self) -> bool:
-        return self.pattern is not None and len(self.pattern.head) < 3 and self.pattern.rare
+        return self.pattern is not None and self.pattern.index_driven
 
     def block_clauses(self) -> list[str]:
         clauses = []
@@ -94,56 +94,83 @@ class NumberQuery:
         if self.grade is not None:
             clauses.append("n.grade = :grade")
             self.params["grade"] = self.grade
-        if self.pattern is not None:
-            if self.pattern_driven and self.pattern.reversed_like is not None:
+        pattern = self.pattern
+        if pattern is not None:
+            if self.pattern_driven and pattern.reversed_like is not None:
                 # The same match, reversed: a range scan of ix_numbers_msisdn_reversed. Only one form is
                 # sent: given both, the planner multiplies their selectivities (~100-fold underestimate).
                 clauses.append("reverse(n.msisdn) LIKE :reversed_like")
-                self.params["reversed_like"] = self.pattern.reversed_like
-            elif self.pattern_driven or self.pattern.like == self.pattern.head + "%":
-                # Pattern-driven, or a plain prefix (1700123*): a range scan of the primary key.
+                self.params["reversed_like"] = pattern.reversed_like
+            elif self.pattern_driven or pattern.is_prefix or len(pattern.head) >= 8:
+                # Trigrams (pattern-driven), or a literal head that is a narrow primary-key range.
                 clauses.append("n.msisdn LIKE :like")
-                self.params["like"] = self.pattern.like
+                self.params["like"] = pattern.like
             else:
                 # Block by block, the pattern is a filter on the block's range walk. "|| ''" keeps the
                 # planner off the trigram index, whose bitmap would cover the whole table for each block
                 # (98 ms instead of 3 ms for 1650099?888 on 1M numbers).
                 clauses.append("(n.msisdn || '') LIKE :like")
-                self.params["like"] = self.pattern.like
+                self.params["like"] = pattern.like
         return clauses
 
-    def statement(self, *, limit: int, after_msisdn: str | None = None, lock: bool = False) -> str:
-        """The SELECT for a page (or, with ``lock``, the one row to claim: ``FOR UPDATE SKIP LOCKED``)."""
+    def statement(self, *, limit: int, after_msisdn: str | None = None) -> str:
+        """The SELECT of one page of numbers, strictly after ``after_msisdn``."""
         self.params["limit"] = limit
         block_clauses, number_clauses = self.block_clauses(), self.number_clauses()
         if after_msisdn is not None:
             number_clauses.append("n.msisdn > :after")
             block_clauses.append("b.prefix >= substr(:after, 1, 7)")
             self.params["after"] = after_msisdn
-        columns = "n.msisdn" if lock else COLUMNS
-        if self.pattern_driven:
-            outer_where = " AND ".join(block_clauses) or "TRUE"
-            locking = " FOR UPDATE OF n SKIP LOCKED" if lock else ""
-            return (
-                f"SELECT {columns} FROM (SELECT * FROM numbers n WHERE {' AND '.join(number_clauses)} "
-                f"OFFSET 0) n JOIN blocks b ON b.prefix = n.block_prefix "
-                f"WHERE {outer_where} ORDER BY n.msisdn LIMIT :limit{locking}"
-            )
-        in_block = [IN_BLOCK]
-        if self.status == "reserved":
-            # Reservations are few and short-lived: find exactly them in ix_numbers_block_prefix_status
-            # rather than walking each block's range.
-            in_block.append("n.block_prefix = b.prefix")
-        inner_where = " AND ".join([*in_block, *number_clauses])
-        inner_locking = " FOR UPDATE SKIP LOCKED" if lock else ""
         outer_where = " AND ".join(block_clauses) or "TRUE"
+        if self.pattern_driven:
+            return (
+                f"SELECT {COLUMNS} FROM (SELECT * FROM numbers n WHERE {' AND '.join(number_clauses)} "
+                f"OFFSET 0) n JOIN blocks b ON b.prefix = n.block_prefix "
+                f"WHERE {outer_where} ORDER BY n.msisdn LIMIT :limit"
+            )
+        inner_where = " AND ".join([*self._in_block(), *number_clauses])
         # ORDER BY b.prefix first: the blocks come in that order from an index, so PostgreSQL only sorts
         # within a block and stops at the page's end (msisdn order = prefix, then msisdn).
         return (
-            f"SELECT {columns} FROM blocks b CROSS JOIN LATERAL ("
-            f"SELECT n.* FROM numbers n WHERE {inner_where} ORDER BY n.msisdn LIMIT :limit{inner_locking}"
+            f"SELECT {COLUMNS} FROM blocks b CROSS JOIN LATERAL ("
+            f"SELECT n.* FROM numbers n WHERE {inner_where} ORDER BY n.msisdn LIMIT :limit"
             f") n WHERE {outer_where} ORDER BY b.prefix, n.msisdn LIMIT :limit"
         )
+
+    def claim_statement(self) -> str:
+        """The SELECT that locks the one number to claim (``FOR UPDATE SKIP LOCKED``), and no other.
+
+        Where the lock sits matters: a claim must never lock a row it does not return, or concurrent
+        claimers skip that row and answer 409 while a number is free.
+        """
+        block_clauses, number_clauses = self.block_clauses(), self.number_clauses()
+        outer_where = " AND ".join(block_clauses) or "TRUE"
+        if self.pattern_driven:
+            # Candidates come unlocked from the pattern's index (fenced subquery); only the row that
+            # reaches LIMIT is locked, on the base table, where the re-check after a wait repeats
+            # CLAIMABLE. Locking inside the fence would lock every match of every MVNO.
+            return (
+                f"SELECT n.msisdn FROM (SELECT n.msisdn FROM numbers n WHERE {' AND '.join(number_clauses)} "
+                "OFFSET 0) m JOIN numbers n ON n.msisdn = m.msisdn "
+                "JOIN blocks b ON b.prefix = n.block_prefix "
+                f"WHERE {outer_where} AND {CLAIMABLE} ORDER BY n.msisdn LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+            )
+        # The blocks are sorted before the lateral (a sorted subquery is not flattened), so the nested loop
+        # stops at the first block that yields a number: no read-ahead into the next block's lock.
+        inner_where = " AND ".join([*self._in_block(), *number_clauses])
+        return (
+            f"SELECT n.msisdn FROM (SELECT b.prefix FROM blocks b WHERE {outer_where} ORDER BY b.prefix) b "
+            f"CROSS JOIN LATERAL (SELECT n.msisdn FROM numbers n WHERE {inner_where} "
+            f"ORDER BY n.msisdn LIMIT 1 FOR UPDATE SKIP LOCKED) n ORDER BY b.prefix LIMIT 1"
+        )
+
+    def _in_block(self) -> list[str]:
+        clauses = [IN_BLOCK]
+        if self.status == "reserved":
+            # Reservations are few and short-lived: find exactly them in ix_numbers_block_prefix_status
+            # rather than walking each block's range.
+            clauses.append("n.block_prefix = b.prefix")
+        return clauses
 
 
 async def plan_per_pattern(session: AsyncSession) -> None:

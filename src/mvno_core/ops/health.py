@@ -74,8 +74,13 @@ async def metrics(request: Request) -> Response:
             )
         state.metrics.audit_pending.set(pending or 0)
         state.metrics.feed_held_back.set(held_back or 0)
+        state.metrics.database_up.set(1)
     except Exception:
+        # No stale figures: unknown is NaN, and mvno_database_up says why.
         log.warning("metrics: database gauges unavailable", exc_info=False)
+        state.metrics.audit_pending.set(float("nan"))
+        state.metrics.feed_held_back.set(float("nan"))
+        state.metrics.database_up.set(0)
     pool = state.db.engine.pool
     checked_out = getattr(pool, "checkedout", None)
     if callable(checked_out):

@@ -50,7 +50,7 @@ async def claim_specific(session: AsyncSession, *, msisdn: str, params: dict[str
 
 async def claim_any(session: AsyncSession, query: NumberQuery, params: dict[str, Any]) -> RowMapping | None:
     """Claim the lowest claimable number matching ``query`` (see ``NumberQuery`` for the two shapes)."""
-    pick = query.statement(limit=1, lock=True)
+    pick = query.claim_statement()
     row = (
         await session.execute(
             text(

@@ -18,8 +18,9 @@ _PATTERN = re.compile(r"^[0-9?*]{1,32}$")
 @dataclass(frozen=True, slots=True)
 class NumberPattern:
     like: str
-    # The same pattern reversed, set when its literal tail is longer than its literal head (*8888):
-    # reverse(msisdn) LIKE reversed_like is then a range scan of the reverse index.
+    # The same pattern reversed, set when its literal tail is the better index entry (*8888, 1650*8888):
+    # longer than the head, or 3+ digits while the head names no single block. reverse(msisdn) LIKE
+    # reversed_like is then a range scan of the reverse index.
     reversed_like: str | None
     # The digits before the first wildcard ("1700123" in 1700123*): they name the candidate blocks.
     head: str
@@ -81,7 +82,7 @@ def parse(raw: str, *, loc: tuple[str, ...] = ("query", "pattern")) -> NumberPat
     runs_after_head = [len(run) for run in re.split(r"[?*]", collapsed[head:])]
     return NumberPattern(
         like=like,
-        reversed_like=like[::-1] if tail > head else None,
+        reversed_like=like[::-1] if tail > head or (tail >= 3 and head < 7) else None,
         head=collapsed[:head],
         tail_run=tail,
         longest_run_after_head=max(runs_after_head, default=0),

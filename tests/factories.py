@@ -119,3 +119,29 @@ async def wait_for_lock_waiters(conninfo: str, count: int, *, timeout: float = 2
             if time.monotonic() > deadline:
                 raise AssertionError(f"only {waiting} of {count} requests reached the lock")
             await asyncio.sleep(0.02)
+
+
+async def walk_pages(
+    client: httpx.AsyncClient,
+    path: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+    *,
+    max_pages: int = 1000,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Follow ``next_cursor`` from the first page (at most ``max_pages``): every item seen, in order,
+    and the cursor left over (None when the list was exhausted). Each page must be a 200 within
+    ``limit``."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(max_pages):
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(path, params=query, headers=headers)
+        assert response.status_code == 200, (query, response.text)
+        page = response.json()
+        assert len(page["items"]) <= int(params.get("limit", "50")), query
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    return items, cursor

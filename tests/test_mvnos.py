@@ -129,16 +129,8 @@ async def test_list_paginates_and_partner_sees_only_its_own(
     client: httpx.AsyncClient, operator: dict[str, str], db: Database
 ) -> None:
     created = [await factories.create_mvno(client, operator) for _ in range(3)]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/mvnos", params=params, headers=operator)).json()
-        assert len(page["items"]) <= 2
-        seen += [m["id"] for m in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    items, _ = await factories.walk_pages(client, "/v1/mvnos", {"limit": "2"}, operator)
+    seen = [m["id"] for m in items]
     assert {m["id"] for m in created} <= set(seen)
     assert len(seen) == len(set(seen))
 

@@ -148,17 +148,10 @@ async def test_search_matches_the_oracle(
     limit = data.draw(st.sampled_from([1, 3, 20, 500]))
 
     expected = world.expected(filters, clock.now())
-    seen: list[str] = []
-    cursor = None
-    for _ in range(5):
-        params = {**filters, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
-        response = await client.get("/v1/numbers", params=params, headers=operator)
-        assert response.status_code == 200, (filters, response.text)
-        page = response.json()
-        seen += [n["msisdn"] for n in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    items, cursor = await factories.walk_pages(
+        client, "/v1/numbers", {**filters, "limit": str(limit)}, operator, max_pages=5
+    )
+    seen = [n["msisdn"] for n in items]
     assert seen == expected[: len(seen)], filters
     assert (cursor is None) == (len(seen) == len(expected)), filters
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,8 +13,6 @@ from mvno_core.problems import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
-
-MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
 
 class Health(BaseModel):
@@ -30,12 +27,11 @@ class Readiness(BaseModel):
 
 
 def expected_head() -> str | None:
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(config).get_current_head()
+    from mvno_core.ops.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config(url="")).get_current_head()
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

@@ -11,7 +11,7 @@ import os
 
 import uvicorn
 
-from mvno_core.config import Settings
+from mvno_core.kernel.config import Settings
 from mvno_core.main import create_app
 
 DATABASE_URL_ENV = "BENCH_DATABASE_URL"

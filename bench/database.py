@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 
 from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
 from mvno_core.blocks.repository import INSERT_NUMBERS_SQL
-from mvno_core.embedded import ensure_database, start_embedded
-from mvno_core.ids import new_id
+from mvno_core.kernel.embedded import ensure_database, start_embedded
+from mvno_core.kernel.ids import new_id
 from mvno_core.numbers import patterns
 from mvno_core.numbers.repository import NumberQuery  # builds the exact statement the service runs
 from mvno_core.ops import migrate

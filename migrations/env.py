@@ -8,9 +8,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from mvno_core.config import get_settings
-from mvno_core.db import normalise_url
-from mvno_core.embedded import resolve_database_url
+from mvno_core.kernel.config import get_settings
+from mvno_core.kernel.db import normalise_url
+from mvno_core.kernel.embedded import resolve_database_url
 from mvno_core.models import metadata
 
 config = context.config

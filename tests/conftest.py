@@ -20,9 +20,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from mvno_core.config import Settings
-from mvno_core.db import Database
-from mvno_core.embedded import ensure_database, start_embedded
+from mvno_core.kernel.config import Settings
+from mvno_core.kernel.db import Database
+from mvno_core.kernel.embedded import ensure_database, start_embedded
 from mvno_core.main import create_app
 from mvno_core.ops import migrate
 from tests import factories

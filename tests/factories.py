@@ -9,8 +9,8 @@ import httpx
 from sqlalchemy import text
 
 from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
-from mvno_core.db import Database
-from mvno_core.ids import new_id
+from mvno_core.kernel.db import Database
+from mvno_core.kernel.ids import new_id
 
 ALL_HOSTS = ["CMCC", "CUCC", "CTCC"]
 

@@ -16,15 +16,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.auth import service as key_service
-from mvno_core.auth.principal import Role
-from mvno_core.clock import SystemClock
-from mvno_core.config import Settings, get_settings
-from mvno_core.context import RequestContext
-from mvno_core.db import Database
-from mvno_core.embedded import resolve_database_url
-from mvno_core.observability import configure_logging
+from mvno_core.kernel.clock import SystemClock
+from mvno_core.kernel.config import Settings, get_settings
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.db import Database
+from mvno_core.kernel.embedded import resolve_database_url
+from mvno_core.kernel.observability import configure_logging
+from mvno_core.kernel.principal import Role
+from mvno_core.kernel.problems import DomainError, NotFound
 from mvno_core.ops import demo, migrate, sweeper
-from mvno_core.problems import DomainError, NotFound
 
 T = TypeVar("T")
 

@@ -14,16 +14,17 @@ from fastapi.openapi.utils import get_openapi
 from mvno_core import __version__
 from mvno_core.audit.router import router as audit_router
 from mvno_core.auth.router import router as api_keys_router
+from mvno_core.auth.service import authenticate
 from mvno_core.blocks.router import router as blocks_router
-from mvno_core.clock import Clock, SystemClock
-from mvno_core.config import Settings, get_settings
-from mvno_core.db import Database
 from mvno_core.events.router import router as events_router
+from mvno_core.kernel.clock import Clock, SystemClock
+from mvno_core.kernel.config import Settings, get_settings
+from mvno_core.kernel.db import Database
+from mvno_core.kernel.observability import Metrics, RequestContextMiddleware
+from mvno_core.kernel.problems import PROBLEM_JSON, install_problem_handlers
 from mvno_core.mvnos.router import router as mvnos_router
 from mvno_core.numbers.router import router as numbers_router
-from mvno_core.observability import Metrics, RequestContextMiddleware
 from mvno_core.ops import health, sweeper
-from mvno_core.problems import PROBLEM_JSON, install_problem_handlers
 from mvno_core.reference.router import router as reference_router
 from mvno_core.reservations.router import router as reservations_router
 
@@ -94,6 +95,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock
+    app.state.authenticate = authenticate
     app.state.metrics = Metrics()
     app.state.verify_lock = asyncio.Lock()
     app.state.migration_head = health.expected_head()

@@ -3,9 +3,9 @@
 from mvno_core.audit.models import AuditEntry
 from mvno_core.auth.models import ApiKey
 from mvno_core.blocks.models import Block
-from mvno_core.db import Base
 from mvno_core.events.models import Event
-from mvno_core.idempotency.models import IdempotencyRecord
+from mvno_core.kernel.db import Base
+from mvno_core.kernel.idempotency_models import IdempotencyRecord
 from mvno_core.mvnos.models import Mvno
 from mvno_core.numbers.models import Number
 from mvno_core.reference.models import ProvinceRow, SegmentRow

@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, DateTime, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mvno_core.db import Base
+from mvno_core.kernel.db import Base
 
 
 class AuditEntry(Base):

@@ -8,9 +8,9 @@ from pydantic import BaseModel
 from sqlalchemy import RowMapping
 
 from mvno_core.audit import sequencer, service
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from mvno_core.problems import PROBLEM_RESPONSES, Forbidden
-from mvno_core.routing import ApiRoute, Ctx
+from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from mvno_core.kernel.problems import PROBLEM_RESPONSES, Forbidden
+from mvno_core.kernel.routing import ApiRoute, Ctx
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 

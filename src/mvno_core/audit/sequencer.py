@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.audit.hashing import GENESIS_HASH, chain_hash
-from mvno_core.db import Database
+from mvno_core.kernel.db import Database
 
 SEQUENCER_LOCK = (2, 0)
 

@@ -9,7 +9,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.audit.hashing import GENESIS_HASH, chain_hash, content_hash
-from mvno_core.context import RequestContext
+from mvno_core.kernel.context import RequestContext
 
 _COLUMNS = (
     "id, recorded_at, actor_key_id, actor_role, actor_mvno_id, action, subject_kind, subject_id, "

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mvno_core.db import Base
+from mvno_core.kernel.db import Base
 
 
 class ApiKey(Base):

@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from mvno_core.auth import service
 from mvno_core.auth.models import ApiKey
-from mvno_core.auth.principal import Role
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from mvno_core.problems import PROBLEM_RESPONSES
-from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
+from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from mvno_core.kernel.principal import Role
+from mvno_core.kernel.problems import PROBLEM_RESPONSES
+from mvno_core.kernel.routing import ApiRoute, Ctx, OperatorOnly
 
 router = APIRouter(
     prefix="/v1/api-keys",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mvno_core.audit.journal import Subject, record
 from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
 from mvno_core.auth.models import ApiKey
-from mvno_core.auth.principal import Principal, Role
-from mvno_core.context import RequestContext
-from mvno_core.ids import new_id
-from mvno_core.journal import Subject, record
-from mvno_core.problems import NotFound, Unauthorized, ValidationFailed
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.ids import new_id
+from mvno_core.kernel.principal import Principal, Role
+from mvno_core.kernel.problems import NotFound, Unauthorized, ValidationFailed
 
 
 async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:

@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from mvno_core.blocks import service
-from mvno_core.blocks.schemas import BlockCreate, BlockRead, SegmentCode
-from mvno_core.mvnos.schemas import ProvinceCode
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from mvno_core.problems import PROBLEM_RESPONSES
-from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
+from mvno_core.blocks.schemas import BlockCreate, BlockRead
+from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from mvno_core.kernel.problems import PROBLEM_RESPONSES
+from mvno_core.kernel.routing import ApiRoute, Ctx, OperatorOnly
+from mvno_core.reference.types import ProvinceCode, SegmentCode
 
 router = APIRouter(prefix="/v1", tags=["blocks"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 

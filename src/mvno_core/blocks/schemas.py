@@ -3,19 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from mvno_core.mvnos.schemas import ProvinceCode
-from mvno_core.reference.data import SEGMENTS, Host
-
-
-def _valid_segment(code: str) -> str:
-    if code not in SEGMENTS:
-        raise ValueError(f"unknown MVNO segment {code!r}; see GET /v1/segments")
-    return code
-
-
-SegmentCode = Annotated[str, AfterValidator(_valid_segment)]
+from mvno_core.reference.data import Host
+from mvno_core.reference.types import ProvinceCode, SegmentCode
 
 
 class BlockCreate(BaseModel):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from mvno_core.audit.journal import Subject, record
 from mvno_core.blocks import repository
+from mvno_core.blocks.errors import BlockUnavailable, HostMismatch, RegionNotLicensed
 from mvno_core.blocks.repository import BlockRow
 from mvno_core.blocks.schemas import BlockCounts, BlockCreate, BlockRead
-from mvno_core.context import RequestContext
-from mvno_core.ids import new_id
-from mvno_core.journal import Subject, record
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.ids import new_id
+from mvno_core.kernel.problems import NotFound
 from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos.lifecycle import MvnoStatus, ensure_takes_new_business
-from mvno_core.problems import BlockUnavailable, HostMismatch, NotFound, RegionNotLicensed
 from mvno_core.reference.data import BLOCK_SIZE, SEGMENTS, Host, province_name
 
 EMPTY_COUNTS = {"available": 0, "reserved": 0, "in_use": 0, "quarantined": 0}

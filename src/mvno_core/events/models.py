@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mvno_core.db import Base
+from mvno_core.kernel.db import Base
 
 # The writing transaction's id. The feed orders by (txid, seq) and serves only rows whose transaction is
 # older than every transaction still running, so a late commit can never appear behind a served cursor.

@@ -8,9 +8,9 @@ from pydantic import BaseModel
 
 from mvno_core.events import service
 from mvno_core.events.types import EVENT_TYPES
-from mvno_core.pagination import Limit, decode_cursor, encode_cursor
-from mvno_core.problems import PROBLEM_RESPONSES, ValidationFailed
-from mvno_core.routing import ApiRoute, Ctx
+from mvno_core.kernel.pagination import Limit, decode_cursor, encode_cursor
+from mvno_core.kernel.problems import PROBLEM_RESPONSES, ValidationFailed
+from mvno_core.kernel.routing import ApiRoute, Ctx
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping, text
 
-from mvno_core.context import RequestContext
+from mvno_core.kernel.context import RequestContext
 
 
 async def feed(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from mvno_core.problems import IllegalTransition, MvnoNotActive
+from mvno_core.kernel.problems import IllegalTransition
+from mvno_core.mvnos.errors import MvnoNotActive
 
 
 class MvnoStatus(StrEnum):

@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, DateTime, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mvno_core.db import Base
+from mvno_core.kernel.db import Base
 
 
 class Mvno(Base):

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from mvno_core.kernel.problems import PROBLEM_RESPONSES
+from mvno_core.kernel.routing import ApiRoute, Ctx, OperatorOnly
 from mvno_core.mvnos import service
 from mvno_core.mvnos.models import Mvno
 from mvno_core.mvnos.schemas import MvnoCreate, MvnoRead, MvnoReinstate, MvnoRestrict, MvnoUpdate
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from mvno_core.problems import PROBLEM_RESPONSES
 from mvno_core.reference.data import province_name
-from mvno_core.routing import ApiRoute, Ctx, OperatorOnly
 
 router = APIRouter(prefix="/v1/mvnos", tags=["mvnos"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 

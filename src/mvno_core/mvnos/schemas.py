@@ -5,19 +5,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from mvno_core.reference.data import PROVINCES, Host
+from mvno_core.reference.data import Host
+from mvno_core.reference.types import ProvinceCode
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 MvnoCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,32}$")]
-
-
-def _valid_province(code: str) -> str:
-    if code not in PROVINCES:
-        raise ValueError(f"unknown GB/T 2260 province code {code!r}")
-    return code
-
-
-ProvinceCode = Annotated[str, AfterValidator(_valid_province)]
 
 
 def _dedupe_provinces(codes: list[str]) -> list[str]:

@@ -6,14 +6,14 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from mvno_core.context import RequestContext
-from mvno_core.ids import new_id
-from mvno_core.journal import Subject, record
+from mvno_core.audit.journal import Subject, record
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.ids import new_id
+from mvno_core.kernel.problems import Conflict, NotFound, ValidationFailed
 from mvno_core.mvnos import repository
 from mvno_core.mvnos.lifecycle import MvnoStatus, ensure_move
 from mvno_core.mvnos.models import Mvno
 from mvno_core.mvnos.schemas import MvnoCreate, MvnoUpdate
-from mvno_core.problems import Conflict, NotFound, ValidationFailed
 
 
 def _snapshot(mvno: Mvno) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mvno_core.problems import ValidationFailed
+from mvno_core.kernel.problems import ValidationFailed
 
 _SEPARATORS = re.compile(r"[\s\-]")
 _MSISDN = re.compile(r"^1[0-9]{10}$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mvno_core.problems import ValidationFailed
+from mvno_core.kernel.problems import ValidationFailed
 
 _PATTERN = re.compile(r"^[0-9?*]{1,32}$")
 

@@ -5,15 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mvno_core.blocks.schemas import SegmentCode
-from mvno_core.mvnos.schemas import ProvinceCode
+from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from mvno_core.kernel.problems import PROBLEM_RESPONSES
+from mvno_core.kernel.routing import ApiRoute, Ctx
 from mvno_core.numbers import msisdn as msisdns
 from mvno_core.numbers import service
 from mvno_core.numbers.grading import Grade
 from mvno_core.numbers.schemas import NumberChanges, NumberRead, NumberStatus
-from mvno_core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from mvno_core.problems import PROBLEM_RESPONSES
-from mvno_core.routing import ApiRoute, Ctx
+from mvno_core.reference.types import ProvinceCode, SegmentCode
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import RowMapping
 
-from mvno_core.context import RequestContext
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.problems import NotFound
 from mvno_core.numbers import patterns, repository
 from mvno_core.numbers.schemas import NumberChanges, NumberRead
-from mvno_core.problems import NotFound
 from mvno_core.reference.data import province_name
 
 CHINA_TIME = ZoneInfo("Asia/Shanghai")

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from mvno_core.auth import service as keys
-from mvno_core.auth.principal import Principal, Role
 from mvno_core.blocks import service as blocks
 from mvno_core.blocks.schemas import BlockCreate
-from mvno_core.clock import SystemClock
-from mvno_core.config import Settings
-from mvno_core.context import RequestContext
-from mvno_core.db import Database
+from mvno_core.kernel.clock import SystemClock
+from mvno_core.kernel.config import Settings
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.db import Database
+from mvno_core.kernel.principal import Principal, Role
 from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos.schemas import MvnoCreate
 from mvno_core.reference.data import Host

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from mvno_core.problems import ServiceUnavailable
+from mvno_core.kernel.problems import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)

@@ -11,12 +11,12 @@ import logging
 from dataclasses import dataclass, field
 
 from mvno_core.audit import sequencer
-from mvno_core.auth.principal import SYSTEM
-from mvno_core.clock import Clock
-from mvno_core.config import Settings
-from mvno_core.context import RequestContext
-from mvno_core.db import Database
-from mvno_core.idempotency import service as idempotency
+from mvno_core.kernel import idempotency
+from mvno_core.kernel.clock import Clock
+from mvno_core.kernel.config import Settings
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.db import Database
+from mvno_core.kernel.principal import SYSTEM
 from mvno_core.reservations import service as reservations
 
 log = logging.getLogger(__name__)

@@ -3,9 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from mvno_core.problems import PROBLEM_RESPONSES
+from mvno_core.kernel.problems import PROBLEM_RESPONSES
+from mvno_core.kernel.routing import ApiRoute, Ctx
 from mvno_core.reference.data import HOST_NAMES, PROVINCES, SEGMENTS, Host
-from mvno_core.routing import ApiRoute, Ctx
 
 router = APIRouter(prefix="/v1", tags=["reference"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from mvno_core.problems import PROBLEM_RESPONSES
+from mvno_core.kernel.problems import PROBLEM_RESPONSES
+from mvno_core.kernel.routing import ApiRoute, Ctx
 from mvno_core.reservations import service
 from mvno_core.reservations.schemas import ReservationCreate, ReservationRead
-from mvno_core.routing import ApiRoute, Ctx
 
 router = APIRouter(
     prefix="/v1/reservations", tags=["reservations"], route_class=ApiRoute, responses=PROBLEM_RESPONSES

@@ -5,9 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from mvno_core.blocks.schemas import SegmentCode
-from mvno_core.mvnos.schemas import ProvinceCode
 from mvno_core.numbers.grading import Grade
+from mvno_core.reference.types import ProvinceCode, SegmentCode
 
 
 class ReservationCriteria(BaseModel):

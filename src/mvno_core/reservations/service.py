@@ -7,16 +7,17 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-from mvno_core.clock import rfc3339
-from mvno_core.context import RequestContext
-from mvno_core.ids import new_id
-from mvno_core.journal import Subject, record, record_many
+from mvno_core.audit.journal import Subject, record, record_many
+from mvno_core.kernel.clock import rfc3339
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.ids import new_id
+from mvno_core.kernel.problems import IllegalTransition, NotFound, ValidationFailed
 from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos.lifecycle import MvnoStatus, ensure_takes_new_business
 from mvno_core.numbers import msisdn as msisdns
 from mvno_core.numbers import patterns
 from mvno_core.numbers import repository as numbers
-from mvno_core.problems import IllegalTransition, NotFound, NumberUnavailable, ValidationFailed
+from mvno_core.numbers.errors import NumberUnavailable
 from mvno_core.reservations import repository
 from mvno_core.reservations.lifecycle import ReservationStatus, effective_status
 from mvno_core.reservations.schemas import ReservationCreate, ReservationRead

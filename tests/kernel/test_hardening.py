@@ -10,9 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
-from mvno_core import problems
-from mvno_core.db import Database
-from mvno_core.observability import JsonFormatter
+from mvno_core.kernel import problems
+from mvno_core.kernel.db import Database
+from mvno_core.kernel.observability import JsonFormatter
 from tests import factories
 from tests.factories import assert_problem
 

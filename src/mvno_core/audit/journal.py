@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import text
 
 from mvno_core.audit.hashing import content_hash
-from mvno_core.context import RequestContext
-from mvno_core.ids import new_id
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.ids import new_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mvno_core.config import get_settings
+from mvno_core.kernel.config import get_settings
 
 log = logging.getLogger("mvno_core.errors")
 
@@ -141,26 +141,6 @@ class IllegalTransition(DomainError):
         super().__init__(detail, current_status=current_status)
 
 
-class MvnoNotActive(DomainError):
-    status, code, title = 409, "mvno_not_active", "The MVNO is not active for this action"
-
-
-class HostMismatch(DomainError):
-    status, code, title = 422, "host_mismatch", "Host operator not among the MVNO's hosts"
-
-
-class RegionNotLicensed(DomainError):
-    status, code, title = 422, "region_not_licensed", "Province outside the MVNO's licensed area"
-
-
-class BlockUnavailable(DomainError):
-    status, code, title = 409, "block_unavailable", "Block not available"
-
-
-class NumberUnavailable(DomainError):
-    status, code, title = 409, "number_unavailable", "Number not claimable by this caller"
-
-
 class InternalError(DomainError):
     status, code, title = 500, "internal_error", "Internal server error"
 
@@ -169,15 +149,18 @@ class ServiceUnavailable(DomainError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
 
-# Constraint name (from the naming convention) -> the error raised when it is violated. Anything unmapped
-# is a bug, reported as 500 with the details only in the log.
-CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {
-    "uq_mvnos_code": Conflict,
-    "pk_blocks": BlockUnavailable,
-    "uq_blocks_prefix": BlockUnavailable,
-    "pk_numbers": BlockUnavailable,
-    "pk_idempotency_keys": IdempotencyKeyInFlight,
-}
+# Constraint name (from the naming convention) -> the error raised when it is violated. Each domain
+# registers the constraints it owns (``<domain>/errors.py``); anything unmapped is a bug, reported as 500
+# with the details only in the log.
+CONSTRAINT_ERRORS: dict[str, type[DomainError]] = {}
+
+
+def register_constraints(errors: dict[str, type[DomainError]]) -> None:
+    """Map constraint names to the error their violation means; a name is owned by one domain only."""
+    for name, error_class in errors.items():
+        owner = CONSTRAINT_ERRORS.setdefault(name, error_class)
+        if owner is not error_class:
+            raise RuntimeError(f"constraint {name} is already mapped to {owner.__name__}")
 
 
 def _problem_base(request: Request) -> str:

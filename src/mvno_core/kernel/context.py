@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno_core.auth.principal import Principal
-from mvno_core.config import Settings
+from mvno_core.kernel.config import Settings
+from mvno_core.kernel.principal import Principal
 
 
 @dataclass(slots=True)

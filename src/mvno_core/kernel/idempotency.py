@@ -18,7 +18,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno_core.problems import IdempotencyKeyInFlight, IdempotencyKeyInvalid, IdempotencyKeyReused
+from mvno_core.kernel.problems import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    register_constraints,
+)
 
 # The single-bigint advisory-lock space (other locks use the two-int form, a separate space); a 64-bit
 # hash keeps false "in flight" answers from colliding keys out of reach.
@@ -131,3 +136,9 @@ async def complete(
 async def prune_expired(session: AsyncSession, now: datetime) -> int:
     result = await session.execute(text("DELETE FROM idempotency_keys WHERE expires_at < :now"), {"now": now})
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# Two requests with one key that both passed the lookup (the second read its snapshot before the first
+# committed): the loser's record insert breaks the primary key, its effect rolls back, and the client is
+# told to retry, which replays the winner's response.
+register_constraints({"pk_idempotency_keys": IdempotencyKeyInFlight})

@@ -7,7 +7,7 @@ from sqlalchemy import DateTime, Integer, LargeBinary, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mvno_core.db import Base
+from mvno_core.kernel.db import Base
 
 
 class IdempotencyRecord(Base):

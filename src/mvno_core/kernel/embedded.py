@@ -14,7 +14,7 @@ import psutil
 import psycopg
 from psycopg import sql
 
-from mvno_core.config import Settings
+from mvno_core.kernel.config import Settings
 
 log = logging.getLogger(__name__)
 

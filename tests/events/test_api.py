@@ -8,7 +8,7 @@ import uuid
 import httpx
 import psycopg
 
-from mvno_core.pagination import encode_cursor
+from mvno_core.kernel.pagination import encode_cursor
 from tests import factories
 from tests.factories import assert_problem
 

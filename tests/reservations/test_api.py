@@ -9,8 +9,8 @@ import httpx
 import psycopg
 import pytest
 
-from mvno_core.config import Settings
-from mvno_core.db import Database
+from mvno_core.kernel.config import Settings
+from mvno_core.kernel.db import Database
 from mvno_core.ops import sweeper
 from tests import factories
 from tests.factories import assert_problem

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mvno_core.db import Database
+from mvno_core.kernel.db import Database
 from tests import factories
 from tests.factories import assert_problem, mvno_body
 

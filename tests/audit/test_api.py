@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from mvno_core.audit import sequencer
-from mvno_core.db import Database
+from mvno_core.kernel.db import Database
 from tests import factories
 from tests.factories import assert_problem
 

@@ -126,7 +126,7 @@ class RequestContextMiddleware:
                 raise
             from starlette.requests import Request
 
-            from mvno_core.problems import render_unexpected
+            from mvno_core.kernel.problems import render_unexpected
 
             response = await render_unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)

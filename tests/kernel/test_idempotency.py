@@ -8,7 +8,7 @@ import uuid
 import httpx
 import psycopg
 
-from mvno_core.idempotency.service import lock_scope
+from mvno_core.kernel.idempotency import lock_scope
 from tests import factories
 from tests.factories import assert_problem, mvno_body
 

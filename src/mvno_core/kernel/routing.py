@@ -17,11 +17,10 @@ from fastapi import Depends, Header, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from mvno_core.auth.principal import Role
-from mvno_core.auth.service import authenticate
-from mvno_core.context import RequestContext
-from mvno_core.idempotency import service as idempotency
-from mvno_core.problems import Forbidden, PayloadTooLarge
+from mvno_core.kernel import idempotency
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.principal import Role
+from mvno_core.kernel.problems import Forbidden, PayloadTooLarge
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that only read (identity lookups, searches); the regulator may call them.
@@ -98,7 +97,7 @@ class ApiRoute(APIRoute):
             settings = state.settings
             body = await read_body_limited(request, settings.max_body_bytes)
             async with state.db.transaction() as session:
-                principal = await authenticate(session, request.headers.get("authorization"))
+                principal = await state.authenticate(session, request.headers.get("authorization"))
                 writes = request.method not in SAFE_METHODS
                 if principal.role is Role.REGULATOR and writes and route_path not in READ_ONLY_POST_PATHS:
                     raise Forbidden("The regulator role is read-only.")

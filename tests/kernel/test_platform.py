@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from sqlalchemy.engine import make_url
 
-from mvno_core.embedded import ensure_database
+from mvno_core.kernel.embedded import ensure_database
 from mvno_core.ops import migrate
 from mvno_core.reference.data import PROVINCES
 from tests import factories

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from mvno_core.db import Database
+from mvno_core.kernel.db import Database
 from mvno_core.numbers.grading import GRADE_SQL, grade_of
 from mvno_core.numbers.patterns import matches, parse
 from mvno_core.numbers.repository import NumberQuery

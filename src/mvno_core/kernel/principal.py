@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mvno_core.problems import Forbidden, NotFound
+from mvno_core.kernel.problems import Forbidden, NotFound
 
 
 class Role(StrEnum):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 
-from mvno_core.problems import ValidationFailed
+from mvno_core.kernel.problems import ValidationFailed
 
 T = TypeVar("T")
 

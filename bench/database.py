@@ -22,11 +22,11 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
-from mvno_core.blocks.repository import INSERT_NUMBERS_SQL
 from mvno_core.kernel.embedded import ensure_database, start_embedded
 from mvno_core.kernel.ids import new_id
 from mvno_core.numbers import patterns
 from mvno_core.numbers.repository import NumberQuery  # builds the exact statement the service runs
+from mvno_core.numbers.statements import create_block_numbers
 from mvno_core.ops import migrate
 from mvno_core.reference.data import BLOCK_SIZE, PROVINCES
 
@@ -118,7 +118,7 @@ BLOCK_INSERT = (
     "VALUES (%(id)s, %(prefix)s, %(segment)s, %(host)s, %(province)s, NULL, %(mvno_id)s, 'active', "
     "%(size)s, now()) ON CONFLICT (prefix) DO NOTHING RETURNING id"
 )
-NUMBERS_INSERT = to_psycopg(INSERT_NUMBERS_SQL)
+NUMBERS_INSERT = to_psycopg(create_block_numbers(name="numbers", prefix="").sql)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from mvno_core import __version__
 from mvno_core.audit.router import router as audit_router
 from mvno_core.auth.router import router as api_keys_router
-from mvno_core.auth.service import authenticate
+from mvno_core.auth.service import authenticate, principals
 from mvno_core.blocks.router import router as blocks_router
 from mvno_core.events.router import router as events_router
 from mvno_core.kernel.clock import Clock, SystemClock
@@ -96,6 +96,7 @@ def create_app(
     app.state.db = db
     app.state.clock = clock
     app.state.authenticate = authenticate
+    principals.ttl = settings.auth_cache_seconds
     app.state.metrics = Metrics()
     app.state.verify_lock = asyncio.Lock()
     app.state.migration_head = health.expected_head()

@@ -1,7 +1,9 @@
-"""Writes the audit entry and the event of a mutation, in the caller's transaction, in one round trip.
+"""Writes the audit entry and the event of a mutation, in the caller's transaction.
 
-Every service mutation ends with ``record(...)``; set-based jobs that change many rows at once use
-``record_many``. Neither commits: the change, its audit row and its event commit or roll back together.
+Every service mutation ends with ``record(...)`` (one round trip), or joins ``pieces(...)`` to the
+statement that makes the change (no round trip of its own; written only if the change happened).
+Set-based jobs that change many rows at once use ``record_many``. None commits: the change, its audit row
+and its event commit or roll back together.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import text
 from mvno_core.audit.hashing import content_hash
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
+from mvno_core.kernel.statements import Piece
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,67 @@ async def record(
         "e_data": _dumps(event_data if event_data is not None else data),
     }
     await ctx.session.execute(_INSERT_AUDIT_AND_EVENT, params)
+
+
+# The parameter names of _AUDIT_VALUES (as audit_params() returns them), in column order.
+_AUDIT_PARAMS = [
+    "a_id",
+    "at",
+    "actor_key_id",
+    "actor_role",
+    "actor_mvno_id",
+    "action",
+    "subject_kind",
+    "subject_id",
+    "mvno_id",
+    "request_id",
+    "a_data",
+    "content_hash",
+]
+
+
+def pieces(
+    ctx: RequestContext,
+    *,
+    name: str,
+    action: str,
+    subject: Subject,
+    mvno_id: str | None,
+    data: dict[str, Any],
+    only_if: str,
+    event_type: str | None = None,
+    event_data: dict[str, Any] | None = None,
+) -> list[Piece]:
+    """The audit entry (and event) of one change as statement pieces, inserted only if ``only_if`` (SQL
+    over earlier CTEs, e.g. ``EXISTS (SELECT 1 FROM claimed)``) holds. Parameters carry ``name`` as a
+    prefix, so one statement may journal several changes."""
+    audit = audit_params(ctx, action=action, subject=subject, mvno_id=mvno_id, data=data)
+    values = ", ".join(
+        f"CAST(:{name}_{param} AS jsonb)" if param == "a_data" else f":{name}_{param}"
+        for param in _AUDIT_PARAMS
+    )
+    result = [
+        Piece(
+            f"{name}_audit",
+            f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) SELECT {values} WHERE {only_if}",
+            {f"{name}_{param}": audit[param] for param in _AUDIT_PARAMS},
+        )
+    ]
+    if event_type is not None:
+        result.append(
+            Piece(
+                f"{name}_event",
+                "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
+                f"SELECT :{name}_e_id, :{name}_event_type, :{name}_at, :{name}_mvno_id, "
+                f":{name}_subject_kind, :{name}_subject_id, CAST(:{name}_e_data AS jsonb) WHERE {only_if}",
+                {
+                    f"{name}_e_id": new_id("evt"),
+                    f"{name}_event_type": event_type,
+                    f"{name}_e_data": _dumps(event_data if event_data is not None else data),
+                },
+            )
+        )
+    return result
 
 
 async def record_many(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +16,45 @@ from mvno_core.kernel.principal import Principal, Role
 from mvno_core.kernel.problems import NotFound, Unauthorized, ValidationFailed
 
 
+class PrincipalCache:
+    """Recently authenticated keys, kept ``ttl`` seconds, so a hot request spends no round trip on
+    authentication. A revocation is seen by every process within ``ttl`` (the setting
+    ``auth_cache_seconds``, 1 s by default); in the revoking process at once. Unknown keys are never
+    cached, so a guessed key always costs a lookup and a new key works immediately."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, secret_hash: str) -> Principal | None:
+        entry = self._entries.get(secret_hash)
+        if entry is None:
+            return None
+        principal, expires = entry
+        if time.monotonic() >= expires:
+            del self._entries[secret_hash]
+            return None
+        return principal
+
+    def put(self, secret_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()  # bounded memory; the next requests simply look their keys up again
+        self._entries[secret_hash] = (principal, time.monotonic() + self.ttl)
+
+    def forget(self, key_id: str) -> None:
+        for secret_hash, (principal, _) in list(self._entries.items()):
+            if principal.key_id == key_id:
+                self._entries.pop(secret_hash, None)
+
+
+# One per process: the revoking request evicts from the same cache that serves authentication.
+principals = PrincipalCache(ttl=1.0)
+
+
 async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
     """Resolve ``Authorization: Bearer <key>`` to a principal; 401 for missing/invalid/revoked keys."""
     if not authorization:
@@ -21,15 +62,21 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("Send Authorization: Bearer <api key>.")
+    secret_hash = hash_secret(secret.strip())
+    cached = principals.get(secret_hash)
+    if cached is not None:
+        return cached
     row = (
         await session.execute(
             text("SELECT id, role, mvno_id FROM api_keys WHERE secret_hash = :h AND revoked_at IS NULL"),
-            {"h": hash_secret(secret.strip())},
+            {"h": secret_hash},
         )
     ).first()
     if row is None:
         raise Unauthorized("The API key is unknown or revoked.")
-    return Principal(key_id=row.id, role=Role(row.role), mvno_id=row.mvno_id)
+    principal = Principal(key_id=row.id, role=Role(row.role), mvno_id=row.mvno_id)
+    principals.put(secret_hash, principal)
+    return principal
 
 
 async def create_key(
@@ -98,6 +145,7 @@ async def revoke_key(session: AsyncSession, key_id: str, ctx: RequestContext) ->
     if key.revoked_at is None:
         await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=ctx.now))
         key.revoked_at = ctx.now
+        principals.forget(key.id)
         await record(
             ctx,
             action="api_key.revoked",

@@ -1,4 +1,4 @@
-"""Block queries. Allocation is set-based: one INSERT … SELECT generate_series for 10,000 numbers."""
+"""Block queries. The block's 10,000 numbers are written by ``numbers.statements.create_block_numbers``."""
 
 from __future__ import annotations
 
@@ -9,18 +9,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno_core.numbers.grading import GRADE_SQL
-from mvno_core.reference.data import BLOCK_SIZE, Segment
+from mvno_core.reference.data import Segment
 
 # Per-segment allocation is serialised by this advisory lock (namespace, hashtext(segment)): finding the
 # lowest free H-code and inserting it must not interleave. Allocation is rare; number traffic never waits.
 ALLOCATION_LOCK_NAMESPACE = 3
-
-INSERT_NUMBERS_SQL = (
-    "INSERT INTO numbers (msisdn, status, grade) "
-    f"SELECT :prefix || lpad(s::text, 4, '0'), 'available', {GRADE_SQL} "
-    f"FROM generate_series(0, {BLOCK_SIZE - 1}) AS s"
-)
 
 _COLUMNS = "id, prefix, segment, host, province, city, mvno_id, status, size, allocated_at"
 
@@ -82,10 +75,6 @@ async def insert_block(session: AsyncSession, row: BlockRow) -> bool:
     return inserted is not None
 
 
-async def insert_numbers(session: AsyncSession, prefix: str) -> None:
-    await session.execute(text(INSERT_NUMBERS_SQL), {"prefix": prefix})
-
-
 async def get(session: AsyncSession, block_id: str) -> BlockRow | None:
     row = (
         await session.execute(text(f"SELECT {_COLUMNS} FROM blocks WHERE id = :id"), {"id": block_id})
@@ -116,28 +105,3 @@ async def list_page(
         params,
     )
     return [BlockRow(**r._mapping) for r in rows]
-
-
-async def counts(session: AsyncSession, prefixes: list[str], now: datetime) -> dict[str, dict[str, int]]:
-    """Live counts per block; a reservation past its expiry counts as available."""
-    rows = await session.execute(
-        text(
-            "SELECT block_prefix, "
-            "count(*) FILTER (WHERE status = 'available' "
-            "  OR (status = 'reserved' AND reserved_until <= :now)) AS available, "
-            "count(*) FILTER (WHERE status = 'reserved' AND reserved_until > :now) AS reserved, "
-            "count(*) FILTER (WHERE status = 'in_use') AS in_use, "
-            "count(*) FILTER (WHERE status = 'quarantined') AS quarantined "
-            "FROM numbers WHERE block_prefix = ANY(:prefixes) GROUP BY block_prefix"
-        ),
-        {"prefixes": prefixes, "now": now},
-    )
-    return {
-        r.block_prefix: {
-            "available": r.available,
-            "reserved": r.reserved,
-            "in_use": r.in_use,
-            "quarantined": r.quarantined,
-        }
-        for r in rows
-    }

@@ -7,11 +7,14 @@ from mvno_core.blocks import repository
 from mvno_core.blocks.errors import BlockUnavailable, HostMismatch, RegionNotLicensed
 from mvno_core.blocks.repository import BlockRow
 from mvno_core.blocks.schemas import BlockCounts, BlockCreate, BlockRead
+from mvno_core.kernel import statements
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
 from mvno_core.kernel.problems import NotFound
 from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos.lifecycle import MvnoStatus, ensure_takes_new_business
+from mvno_core.numbers import repository as numbers
+from mvno_core.numbers import statements as number_moves
 from mvno_core.reference.data import BLOCK_SIZE, SEGMENTS, Host, province_name
 
 EMPTY_COUNTS = {"available": 0, "reserved": 0, "in_use": 0, "quarantined": 0}
@@ -74,7 +77,11 @@ async def allocate(ctx: RequestContext, mvno_id: str, data: BlockCreate) -> Bloc
     )
     if not await repository.insert_block(ctx.session, block):
         raise BlockUnavailable(f"H-code {prefix} is already allocated.")
-    await repository.insert_numbers(ctx.session, prefix)
+    await statements.run(
+        ctx.session,
+        [number_moves.create_block_numbers(name="created_numbers", prefix=prefix)],
+        "SELECT 1",
+    )
     await record(
         ctx,
         action="block.allocated",
@@ -98,7 +105,7 @@ async def get_visible(ctx: RequestContext, block_id: str) -> BlockRead:
     if block is None:
         raise NotFound.of("Block", block_id)
     ctx.principal.ensure_can_see(block.mvno_id, "Block", block_id)
-    counts = await repository.counts(ctx.session, [block.prefix], ctx.now)
+    counts = await numbers.counts_by_block(ctx.session, [block.prefix], ctx.now)
     return to_read(block, counts.get(block.prefix, EMPTY_COUNTS))
 
 
@@ -122,5 +129,5 @@ async def list_visible(
         after_prefix=after_prefix,
         limit=limit,
     )
-    counts = await repository.counts(ctx.session, [b.prefix for b in blocks], ctx.now)
+    counts = await numbers.counts_by_block(ctx.session, [b.prefix for b in blocks], ctx.now)
     return [to_read(b, counts.get(b.prefix, EMPTY_COUNTS)) for b in blocks]

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_hours: int = Field(default=24, ge=24)
+    # How long an authenticated API key is trusted without a lookup: a revocation takes effect in every
+    # process within this many seconds (0 = look the key up on every request).
+    auth_cache_seconds: float = Field(default=1.0, ge=0, le=1.0)
 
     reservation_default_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
     # How often the in-server sweeper runs (reservation expiry, audit sequencing, key pruning).

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,10 +25,12 @@ from mvno_core.kernel.problems import (
     IdempotencyKeyReused,
     register_constraints,
 )
+from mvno_core.kernel.replies import Reply
+from mvno_core.kernel.statements import Piece
 
 # The single-bigint advisory-lock space (other locks use the two-int form, a separate space); a 64-bit
 # hash keeps false "in flight" answers from colliding keys out of reach.
-LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 0))"
+LOCK_SQL = "pg_try_advisory_xact_lock(hashtextextended(:scope, 0))"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("location",)
 
@@ -72,23 +75,31 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+_BEGIN = text(
+    # One round trip: take the key's lock (without waiting) and read its record. The record is read on
+    # the statement's snapshot, taken just before the lock: if the first request committed in between,
+    # this one runs again and its record insert breaks pk_idempotency_keys, so its effect rolls back
+    # and the client is told to retry (409, Retry-After), which then replays. Never two effects.
+    f"SELECT {LOCK_SQL} AS locked, k.fingerprint, k.status_code, k.response_headers, k.response_body "
+    "FROM (SELECT 1) AS one LEFT JOIN idempotency_keys k ON k.api_key_id = :k AND k.key = :key"
+)
+
+_INSERT_COLUMNS = (
+    "api_key_id, key, fingerprint, method, path, status_code, response_headers, response_body, "
+    "created_at, expires_at"
+)
+
+
 async def begin(
     session: AsyncSession, *, api_key_id: str, key: str, request_fingerprint: str
 ) -> StoredResponse | IdempotencyClaim:
     """Claim the key for this transaction, or return the stored response to replay."""
-    locked = await session.scalar(text(LOCK_SQL), {"scope": lock_scope(api_key_id, key)})
-    if not locked:
-        raise IdempotencyKeyInFlight("A request with this Idempotency-Key is still being processed.")
     row = (
-        await session.execute(
-            text(
-                "SELECT fingerprint, status_code, response_headers, response_body "
-                "FROM idempotency_keys WHERE api_key_id = :k AND key = :key"
-            ),
-            {"k": api_key_id, "key": key},
-        )
-    ).first()
-    if row is None:
+        await session.execute(_BEGIN, {"scope": lock_scope(api_key_id, key), "k": api_key_id, "key": key})
+    ).one()
+    if not row.locked:
+        raise IdempotencyKeyInFlight("A request with this Idempotency-Key is still being processed.")
+    if row.fingerprint is None:
         return IdempotencyClaim(api_key_id=api_key_id, key=key, fingerprint=request_fingerprint)
     if row.fingerprint != request_fingerprint:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different request; use a new key.")
@@ -96,6 +107,67 @@ async def begin(
         status_code=row.status_code,
         headers=dict(row.response_headers),
         body=bytes(row.response_body),
+    )
+
+
+def _record_params(
+    claim: IdempotencyClaim,
+    *,
+    method: str,
+    path: str,
+    status_code: int,
+    headers: dict[str, str],
+    body: bytes,
+    now: datetime,
+    ttl: timedelta,
+) -> dict[str, Any]:
+    kept = {name.lower(): value for name, value in headers.items() if name.lower() in REPLAYED_HEADERS}
+    return {
+        "idem_k": claim.api_key_id,
+        "idem_key": claim.key,
+        "idem_fp": claim.fingerprint,
+        "idem_method": method,
+        "idem_path": path,
+        "idem_status": status_code,
+        "idem_headers": json.dumps(kept),
+        "idem_body": body,
+        "idem_now": now,
+        "idem_expires": now + ttl,
+    }
+
+
+_VALUES = (
+    ":idem_k, :idem_key, :idem_fp, :idem_method, :idem_path, :idem_status, CAST(:idem_headers AS jsonb), "
+    ":idem_body, :idem_now, :idem_expires"
+)
+
+
+def record_piece(
+    claim: IdempotencyClaim,
+    reply: Reply,
+    *,
+    method: str,
+    path: str,
+    now: datetime,
+    ttl: timedelta,
+    only_if: str,
+) -> Piece:
+    """The record of ``reply`` as a statement piece, written only if ``only_if`` (SQL) holds: a use case
+    joins it to the statement that makes the effect, so the key exists exactly when the effect does."""
+    params = _record_params(
+        claim,
+        method=method,
+        path=path,
+        status_code=reply.status_code,
+        headers=reply.headers,
+        body=reply.body,
+        now=now,
+        ttl=ttl,
+    )
+    return Piece(
+        "idempotency_record",
+        f"INSERT INTO idempotency_keys ({_INSERT_COLUMNS}) SELECT {_VALUES} WHERE {only_if}",
+        params,
     )
 
 
@@ -111,25 +183,18 @@ async def complete(
     now: datetime,
     ttl: timedelta,
 ) -> None:
-    kept = {name: value for name, value in headers.items() if name.lower() in REPLAYED_HEADERS}
+    params = _record_params(
+        claim,
+        method=method,
+        path=path,
+        status_code=status_code,
+        headers=headers,
+        body=body,
+        now=now,
+        ttl=ttl,
+    )
     await session.execute(
-        text(
-            "INSERT INTO idempotency_keys (api_key_id, key, fingerprint, method, path, status_code, "
-            "response_headers, response_body, created_at, expires_at) VALUES (:k, :key, :fp, :method, "
-            ":path, :status, CAST(:headers AS jsonb), :body, :now, :expires)"
-        ),
-        {
-            "k": claim.api_key_id,
-            "key": claim.key,
-            "fp": claim.fingerprint,
-            "method": method,
-            "path": path,
-            "status": status_code,
-            "headers": json.dumps(kept),
-            "body": body,
-            "now": now,
-            "expires": now + ttl,
-        },
+        text(f"INSERT INTO idempotency_keys ({_INSERT_COLUMNS}) VALUES ({_VALUES})"), params
     )
 
 

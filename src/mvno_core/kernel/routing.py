@@ -101,15 +101,6 @@ class ApiRoute(APIRoute):
                 writes = request.method not in SAFE_METHODS
                 if principal.role is Role.REGULATOR and writes and route_path not in READ_ONLY_POST_PATHS:
                     raise Forbidden("The regulator role is read-only.")
-                ctx = RequestContext(
-                    session=session,
-                    principal=principal,
-                    request_id=getattr(request.state, "request_id", None),
-                    now=state.clock.now(),
-                    settings=settings,
-                )
-                request.state.ctx = ctx
-
                 claim: idempotency.IdempotencyClaim | None = None
                 raw_key = request.headers.get("idempotency-key")
                 if request.method == "POST" and raw_key is not None:
@@ -122,9 +113,20 @@ class ApiRoute(APIRoute):
                     if isinstance(outcome, idempotency.StoredResponse):
                         return _replay(outcome)
                     claim = outcome
+                ctx = RequestContext(
+                    session=session,
+                    principal=principal,
+                    request_id=getattr(request.state, "request_id", None),
+                    now=state.clock.now(),
+                    settings=settings,
+                    idempotency=claim,
+                    method=request.method,
+                    path=request.url.path,
+                )
+                request.state.ctx = ctx
 
                 response = await endpoint_handler(request)
-                if claim is not None and 200 <= response.status_code < 300:
+                if claim is not None and not ctx.idempotency_recorded and 200 <= response.status_code < 300:
                     await idempotency.complete(
                         session,
                         claim,

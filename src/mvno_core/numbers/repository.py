@@ -26,30 +26,28 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mvno_core.numbers.lifecycle import (
+    CLAIMABLE_SQL,
+    EFFECTIVE_STATUS_SQL,
+    NumberStatus,
+    in_effective_status_sql,
+)
 from mvno_core.numbers.patterns import NumberPattern
 
-EFFECTIVE_STATUS = (
-    "CASE WHEN n.status = 'reserved' AND n.reserved_until <= :now THEN 'available' ELSE n.status END"
-)
+# Of a claimable number: the reservation that held it until it lapsed (NULL for an available one).
+LAPSED_RESERVATION_ID = "CASE WHEN n.status = 'reserved' THEN n.reservation_id END AS lapsed_reservation_id"
 
-# "This number may be claimed now": available, or its reservation has lapsed. The leading IN is the
-# predicate of the partial index ix_numbers_claimable, so claims and "available" searches walk only
-# numbers that could be free, never the in-use and quarantined ones (the few actively reserved rows in
-# that index are filtered by the second condition).
-CLAIMABLE = "(n.status IN ('available', 'reserved') AND (n.status = 'available' OR n.reserved_until <= :now))"
-
-STATUS_FILTERS = {
-    "available": CLAIMABLE,
-    "reserved": "(n.status = 'reserved' AND n.reserved_until > :now)",
-    "in_use": "n.status = 'in_use'",
-    "quarantined": "n.status = 'quarantined'",
-}
+# Every status filter is the lifecycle's rule: a reservation past ``reserved_until`` reads as available.
+# The "available" filter leads with ``n.status IN ('available', 'reserved')``, the predicate of the
+# partial index ix_numbers_claimable, so claims and "available" searches walk only numbers that could be
+# free, never the in-use and quarantined ones.
+STATUS_FILTERS = {status.value: in_effective_status_sql(frozenset({status})) for status in NumberStatus}
 
 COLUMNS = (
-    f"n.msisdn, {EFFECTIVE_STATUS} AS status, n.grade, b.id AS block_id, b.mvno_id, b.host, "
+    f"n.msisdn, {EFFECTIVE_STATUS_SQL} AS status, n.grade, b.id AS block_id, b.mvno_id, b.host, "
     "b.segment, b.province, b.city, n.line_id, "
-    "CASE WHEN n.status = 'reserved' AND n.reserved_until > :now THEN n.reserved_until END "
-    "AS reserved_until, n.quarantine_until"
+    f"CASE WHEN {EFFECTIVE_STATUS_SQL} = 'reserved' THEN n.reserved_until END AS reserved_until, "
+    "n.quarantine_until"
 )
 SELECT_NUMBERS = f"SELECT {COLUMNS} FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix"
 
@@ -139,7 +137,8 @@ class NumberQuery:
         )
 
     def claim_statement(self) -> str:
-        """The SELECT that locks the one number to claim (``FOR UPDATE SKIP LOCKED``), and no other.
+        """The SELECT that locks the one number to claim (``FOR UPDATE SKIP LOCKED``), and no other;
+        it returns ``msisdn`` and ``lapsed_reservation_id`` (the reservation the claim ends, if any).
 
         Where the lock sits matters: a claim must never lock a row it does not return, or concurrent
         claimers skip that row and answer 409 while a number is free.
@@ -151,17 +150,21 @@ class NumberQuery:
             # reaches LIMIT is locked, on the base table, where the re-check after a wait repeats
             # CLAIMABLE. Locking inside the fence would lock every match of every MVNO.
             return (
-                f"SELECT n.msisdn FROM (SELECT n.msisdn FROM numbers n WHERE {' AND '.join(number_clauses)} "
+                f"SELECT n.msisdn, {LAPSED_RESERVATION_ID} "
+                f"FROM (SELECT n.msisdn FROM numbers n WHERE {' AND '.join(number_clauses)} "
                 "OFFSET 0) m JOIN numbers n ON n.msisdn = m.msisdn "
                 "JOIN blocks b ON b.prefix = n.block_prefix "
-                f"WHERE {outer_where} AND {CLAIMABLE} ORDER BY n.msisdn LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+                f"WHERE {outer_where} AND {CLAIMABLE_SQL} "
+                "ORDER BY n.msisdn LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
             )
         # The blocks are sorted before the lateral (a sorted subquery is not flattened), so the nested loop
         # stops at the first block that yields a number: no read-ahead into the next block's lock.
         inner_where = " AND ".join([*self._in_block(), *number_clauses])
         return (
-            f"SELECT n.msisdn FROM (SELECT b.prefix FROM blocks b WHERE {outer_where} ORDER BY b.prefix) b "
-            f"CROSS JOIN LATERAL (SELECT n.msisdn FROM numbers n WHERE {inner_where} "
+            "SELECT n.msisdn, n.lapsed_reservation_id "
+            f"FROM (SELECT b.prefix FROM blocks b WHERE {outer_where} ORDER BY b.prefix) b "
+            f"CROSS JOIN LATERAL (SELECT n.msisdn, {LAPSED_RESERVATION_ID} "
+            f"FROM numbers n WHERE {inner_where} "
             f"ORDER BY n.msisdn LIMIT 1 FOR UPDATE SKIP LOCKED) n ORDER BY b.prefix LIMIT 1"
         )
 
@@ -215,3 +218,25 @@ async def holder_history(session: AsyncSession, msisdn: str) -> RowMapping | Non
         )
     ).first()
     return row._mapping if row else None
+
+
+async def counts_by_block(
+    session: AsyncSession, prefixes: list[str], now: datetime
+) -> dict[str, dict[str, int]]:
+    """Live counts per block, by effective status (a lapsed reservation counts as available); an
+    index-only scan of ix_numbers_block_prefix_status."""
+    filters = ", ".join(
+        f"count(*) FILTER (WHERE {in_effective_status_sql(frozenset({status}))}) AS {status.value}"
+        for status in NumberStatus
+    )
+    rows = await session.execute(
+        text(
+            f"SELECT n.block_prefix, {filters} FROM numbers n WHERE n.block_prefix = ANY(:prefixes) "
+            "GROUP BY n.block_prefix"
+        ),
+        {"prefixes": prefixes, "now": now},
+    )
+    return {
+        row.block_prefix: {status.value: getattr(row, status.value) for status in NumberStatus}
+        for row in rows
+    }

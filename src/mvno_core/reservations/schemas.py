@@ -4,9 +4,11 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import RowMapping
 
 from mvno_core.numbers.grading import Grade
 from mvno_core.reference.types import ProvinceCode, SegmentCode
+from mvno_core.reservations.lifecycle import effective_status
 
 
 class ReservationCriteria(BaseModel):
@@ -43,3 +45,15 @@ class ReservationRead(BaseModel):
     created_at: datetime
     expires_at: datetime
     ended_at: datetime | None
+
+
+def to_read(row: RowMapping, now: datetime) -> ReservationRead:
+    return ReservationRead(
+        id=row["id"],
+        msisdn=row["msisdn"],
+        mvno_id=row["mvno_id"],
+        status=effective_status(row["status"], row["expires_at"], now).value,
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        ended_at=row["ended_at"],
+    )

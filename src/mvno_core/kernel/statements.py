@@ -1,0 +1,53 @@
+"""Statement pieces: named CTEs that a use case joins into one data-modifying statement.
+
+A round trip costs more than the SQL in it (style.md, "Transactions and speed"), so a hot use case sends
+its whole change as one ``WITH a AS (…), b AS (…) SELECT …``: the number claim, the row it creates, the
+audit entry, the event and the idempotency record. Each domain offers its writes as pieces; a piece may
+read the CTEs named before it (``after=``) and runs only for the rows they produced, so one failed gate
+leaves every later piece without input and the statement changes nothing.
+
+PostgreSQL runs every data-modifying CTE exactly once, on one snapshot, whether or not the final SELECT
+reads it; a piece that must see another's effect therefore joins that CTE's ``RETURNING`` output rather
+than the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import RowMapping, TextClause, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One CTE: ``name AS (sql)``, with the bind parameters its SQL names."""
+
+    name: str
+    sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def compose(pieces: list[Piece], final: str) -> tuple[TextClause, dict[str, Any]]:
+    """``WITH`` the pieces in order, then ``final``; parameters merged (a clash is a programming error)."""
+    params: dict[str, Any] = {}
+    names: set[str] = set()
+    for piece in pieces:
+        if piece.name in names:
+            raise ValueError(f"two statement pieces are named {piece.name!r}")
+        names.add(piece.name)
+        for key, value in piece.params.items():
+            if key in params and params[key] != value:
+                raise ValueError(f"statement pieces disagree on parameter {key!r}")
+            params[key] = value
+    ctes = ",\n".join(f"{piece.name} AS (\n{piece.sql}\n)" for piece in pieces)
+    return text(f"WITH {ctes}\n{final}"), params
+
+
+async def run(session: AsyncSession, pieces: list[Piece], final: str) -> RowMapping | None:
+    """Send the composed statement (one round trip) and return its first row."""
+    statement, params = compose(pieces, final)
+    row = (await session.execute(statement, params)).first()
+    return row._mapping if row is not None else None

@@ -1,0 +1,55 @@
+"""Writes of ``reservations`` as statement pieces (see ``kernel.statements``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mvno_core.kernel.statements import Piece
+
+RESERVATION_COLUMNS = "id, msisdn, mvno_id, status, created_at, expires_at, ended_at"
+
+
+def create(
+    *,
+    name: str,
+    claimed: str,
+    reservation_id: str,
+    mvno_id: str,
+    now: datetime,
+    expires_at: datetime,
+    key_id: str,
+) -> Piece:
+    """The reservation of the number in CTE ``claimed`` (none if the claim took nothing)."""
+    return Piece(
+        name,
+        "INSERT INTO reservations (id, msisdn, mvno_id, status, created_at, expires_at, created_by_key_id) "
+        f"SELECT :reservation_id, msisdn, :mvno_id, 'active', :now, :expires_at, :key_id FROM {claimed} "
+        f"RETURNING {RESERVATION_COLUMNS}",
+        {
+            "reservation_id": reservation_id,
+            "mvno_id": mvno_id,
+            "now": now,
+            "expires_at": expires_at,
+            "key_id": key_id,
+        },
+    )
+
+
+def end_lapsed(*, name: str, source: str, column: str = "lapsed_reservation_id") -> Piece:
+    """Write down as ``expired`` the reservations named in ``source.column`` whose numbers a claim (or
+    the sweeper) has just taken back: each ends at its own ``expires_at``, in the statement that freed
+    its number, so its expiry can never be told after the number's next claim."""
+    return Piece(
+        name,
+        f"UPDATE reservations r SET status = 'expired', ended_at = r.expires_at FROM {source} s "
+        f"WHERE r.id = s.{column} AND r.status = 'active' RETURNING r.id, r.msisdn, r.mvno_id, r.expires_at",
+    )
+
+
+def release(*, name: str, reservation_id: str, now: datetime) -> Piece:
+    return Piece(
+        name,
+        "UPDATE reservations SET status = 'released', ended_at = :now WHERE id = :reservation_id "
+        "RETURNING id",
+        {"reservation_id": reservation_id, "now": now},
+    )

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mvno_core.reservations.lifecycle import ReservationStatus, effective_status
+import pytest
+
+from mvno_core.kernel.problems import IllegalTransition
+from mvno_core.reservations import statements
+from mvno_core.reservations.lifecycle import (
+    ALLOWED,
+    ReservationStatus,
+    can_move,
+    effective_status,
+    ensure_move,
+)
 
 
 def test_reservation_effective_status() -> None:
@@ -13,3 +23,22 @@ def test_reservation_effective_status() -> None:
     assert effective_status("active", now, now) is ReservationStatus.EXPIRED
     assert effective_status("released", now + timedelta(hours=1), now) is ReservationStatus.RELEASED
     assert effective_status("consumed", now - timedelta(hours=1), now) is ReservationStatus.CONSUMED
+
+
+EXPECTED_MOVES = {("active", "released"), ("active", "expired"), ("active", "consumed")}
+
+
+@pytest.mark.parametrize("current", list(ReservationStatus))
+@pytest.mark.parametrize("target", list(ReservationStatus))
+def test_reservation_transition_table(current: ReservationStatus, target: ReservationStatus) -> None:
+    legal = (current.value, target.value) in EXPECTED_MOVES
+    assert can_move(current, target) is legal
+    if legal:
+        assert ensure_move(current, target) is target
+    else:
+        with pytest.raises(IllegalTransition):
+            ensure_move(current, target)
+
+
+def test_every_reservation_piece_makes_an_allowed_move() -> None:
+    assert set(statements.MOVES.values()) == {(s, t) for s in ALLOWED for t in ALLOWED[s]}

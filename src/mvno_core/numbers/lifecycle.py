@@ -86,14 +86,15 @@ def in_effective_status_sql(statuses: frozenset[NumberStatus]) -> str:
     (available or reserved) when ``available`` is among the statuses.
     """
     stored = {status.value for status in statuses}
-    if NumberStatus.AVAILABLE in statuses:
+    available = NumberStatus.AVAILABLE in statuses
+    if available:
         stored.add(NumberStatus.RESERVED.value)  # a lapsed reservation is available
     stored_sql = ", ".join(f"'{value}'" for value in sorted(stored))
     held = NumberStatus.RESERVED in statuses
-    if NumberStatus.AVAILABLE in statuses and not held:
-        return f"(n.status IN ({stored_sql}) AND (n.status <> 'reserved' OR n.reserved_until <= :now))"
-    if held and NumberStatus.AVAILABLE not in statuses:
-        return f"(n.status IN ({stored_sql}) AND (n.status <> 'reserved' OR n.reserved_until > :now))"
+    if available and not held:
+        return f"(n.status IN ({stored_sql}) AND (n.status <> 'reserved' OR {LAPSED_SQL}))"
+    if held and not available:
+        return f"(n.status IN ({stored_sql}) AND NOT {LAPSED_SQL})"
     return f"n.status IN ({stored_sql})"
 
 

@@ -145,7 +145,7 @@ def expire_lapsed(*, name: str, now: datetime, batch: int) -> list[Piece]:
         Piece(
             f"{name}_due",
             "SELECT n.msisdn, n.reservation_id FROM numbers n "
-            "WHERE n.status = 'reserved' AND n.reserved_until <= :now "
+            f"WHERE {LAPSED_SQL} "
             "ORDER BY n.reserved_until LIMIT :batch FOR UPDATE SKIP LOCKED",
             {"now": now, "batch": batch},
         ),
@@ -173,7 +173,7 @@ def activate(
     Returns ``msisdn``, ``grade``, ``host`` and ``lapsed_reservation_id``.
     """
     available = in_effective_status_sql(frozenset({AVAILABLE}))
-    held = "(n.status = 'reserved' AND n.reserved_until > :now AND n.reservation_id = :held_reservation_id)"
+    held = f"(n.status = 'reserved' AND NOT {LAPSED_SQL} AND n.reservation_id = :held_reservation_id)"
     claimable = f"({available} OR {held})" if reservation_id else available
     return [
         Piece(

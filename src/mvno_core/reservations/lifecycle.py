@@ -2,13 +2,16 @@
 
 ``active`` → ``released`` (DELETE), ``expired`` (time), ``consumed`` (activation, later stage). An
 ``active`` reservation whose ``expires_at`` has passed *is* expired, whether or not the sweeper has
-written that down yet; ``effective_status`` is the one place that rule lives on the Python side.
+written that down yet; ``effective_status`` applies the numbers rule (``reservation_lapsed``) to it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+
+from mvno_core.kernel.problems import IllegalTransition
+from mvno_core.numbers.lifecycle import NumberStatus, reservation_lapsed
 
 
 class ReservationStatus(StrEnum):
@@ -28,8 +31,22 @@ ALLOWED: dict[ReservationStatus, frozenset[ReservationStatus]] = {
 }
 
 
+def can_move(current: ReservationStatus, target: ReservationStatus) -> bool:
+    return target in ALLOWED[current]
+
+
+def ensure_move(current: ReservationStatus, target: ReservationStatus) -> ReservationStatus:
+    if not can_move(current, target):
+        raise IllegalTransition(
+            f"A reservation that is {current.value} cannot become {target.value}.",
+            current_status=current.value,
+        )
+    return target
+
+
 def effective_status(stored: str, expires_at: datetime, now: datetime) -> ReservationStatus:
+    """An active reservation is over the instant its number's hold lapses (the numbers rule)."""
     status = ReservationStatus(stored)
-    if status is ReservationStatus.ACTIVE and expires_at <= now:
+    if status is ReservationStatus.ACTIVE and reservation_lapsed(NumberStatus.RESERVED, expires_at, now):
         return ReservationStatus.EXPIRED
     return status

@@ -19,7 +19,7 @@ from mvno_core.audit.journal import Subject, record, record_many
 from mvno_core.kernel.clock import rfc3339
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
-from mvno_core.kernel.problems import IllegalTransition, NotFound, ValidationFailed
+from mvno_core.kernel.problems import NotFound, ValidationFailed
 from mvno_core.kernel.replies import Reply
 from mvno_core.kernel.statements import Piece
 from mvno_core.mvnos import service as mvnos
@@ -31,7 +31,7 @@ from mvno_core.numbers import repository as numbers
 from mvno_core.numbers import statements as number_moves
 from mvno_core.numbers.errors import NumberUnavailable
 from mvno_core.reservations import repository, statements
-from mvno_core.reservations.lifecycle import ReservationStatus, effective_status
+from mvno_core.reservations.lifecycle import ReservationStatus, effective_status, ensure_move
 from mvno_core.reservations.schemas import ReservationCreate, ReservationRead, to_read
 
 RESERVED_EVENT = "number.reserved"
@@ -211,10 +211,9 @@ async def release(ctx: RequestContext, reservation_id: str) -> None:
     """
     row = await get_visible(ctx, reservation_id, lock=True)
     status = effective_status(row["status"], row["expires_at"], ctx.now)
-    if status is ReservationStatus.CONSUMED:
-        raise IllegalTransition("The reservation was used for an activation.", current_status=status.value)
-    if status is not ReservationStatus.ACTIVE:
-        return
+    if status in (ReservationStatus.RELEASED, ReservationStatus.EXPIRED):
+        return  # already over: a retried DELETE changes nothing
+    ensure_move(status, ReservationStatus.RELEASED)  # a consumed one cannot be released
     await repository.release(
         ctx.session,
         [

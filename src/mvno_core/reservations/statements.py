@@ -5,6 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from mvno_core.kernel.statements import Piece
+from mvno_core.reservations.lifecycle import ReservationStatus, can_move
+
+# The moves the pieces below make, checked against lifecycle.ALLOWED when the module loads.
+MOVES = {
+    "end_lapsed": (ReservationStatus.ACTIVE, ReservationStatus.EXPIRED),
+    "release": (ReservationStatus.ACTIVE, ReservationStatus.RELEASED),
+    "consume": (ReservationStatus.ACTIVE, ReservationStatus.CONSUMED),
+}
+for _move, (_source, _target) in MOVES.items():
+    if not can_move(_source, _target):
+        raise RuntimeError(f"reservations.statements.{_move}: {_source} → {_target} is not allowed")
 
 RESERVATION_COLUMNS = "id, msisdn, mvno_id, status, created_at, expires_at, ended_at"
 
@@ -52,4 +63,15 @@ def release(*, name: str, reservation_id: str, now: datetime) -> Piece:
         "UPDATE reservations SET status = 'released', ended_at = :now WHERE id = :reservation_id "
         "RETURNING id",
         {"reservation_id": reservation_id, "now": now},
+    )
+
+
+def consume(*, name: str, source: str, reservation_id: str, now: datetime) -> Piece:
+    """The live reservation whose number an activation (CTE ``source``, one row) just took: consumed."""
+    return Piece(
+        name,
+        f"UPDATE reservations r SET status = 'consumed', ended_at = :now FROM {source} s "
+        "WHERE r.id = :consumed_reservation_id AND r.msisdn = s.msisdn AND r.status = 'active' "
+        "RETURNING r.id",
+        {"consumed_reservation_id": reservation_id, "now": now},
     )

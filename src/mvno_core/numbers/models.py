@@ -32,6 +32,11 @@ class Number(Base):
         # Numbers that may be claimable (numbers.repository.CLAIMABLE), by msisdn: claims and "available"
         # searches range-scan a block here and never walk its taken numbers.
         Index("ix_numbers_claimable", "msisdn", postgresql_where=text("status IN ('available', 'reserved')")),
+        # The sweeper's write-downs: lapsed reservations and ended quarantines, oldest first.
+        Index("ix_numbers_reserved_until", "reserved_until", postgresql_where=text("status = 'reserved'")),
+        Index(
+            "ix_numbers_quarantine_until", "quarantine_until", postgresql_where=text("status = 'quarantined'")
+        ),
         Index(
             "ix_numbers_premium",
             "msisdn",

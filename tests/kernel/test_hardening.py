@@ -153,3 +153,22 @@ async def test_database_error_logs_carry_no_values(
     assert caplog.records, "the failure was not logged"
     formatter = JsonFormatter()
     assert all(secret not in formatter.format(record) for record in caplog.records)
+
+
+async def test_a_dropped_database_connection_is_a_retryable_503_then_recovers(
+    client: httpx.AsyncClient, operator: dict[str, str], raw: Any, database_url: str
+) -> None:
+    """No ping per checkout: a connection the server dropped fails once, as 503 + Retry-After (never
+    500), and the pool's stale connections are discarded so the retry succeeds."""
+    assert (await client.get("/v1/segments", headers=operator)).status_code == 200
+    database = database_url.rsplit("/", 1)[1].split("?")[0]
+    raw.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        (database,),
+    )
+    first = await client.get("/v1/mvnos", headers=operator)
+    assert_problem(first, 503, "service_unavailable")
+    assert first.headers["retry-after"] == "1"
+    retries = [(await client.get("/v1/mvnos", headers=operator)).status_code for _ in range(3)]
+    assert retries == [200, 200, 200]

@@ -56,7 +56,10 @@ class Database:
             self.url,
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            # No ping per checkout: it is a round trip on every request. A connection the server has
+            # dropped fails its first statement instead; SQLAlchemy then discards the pool's older
+            # connections, and the request answers 503 with Retry-After (kernel.problems).
+            pool_pre_ping=False,
             # SQL parameters never reach logs or error reports (they will carry ID numbers).
             hide_parameters=True,
             # A session idle inside a transaction holds back the event feed (which serves only

@@ -300,6 +300,13 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         response = render(request, ServiceUnavailable("A concurrent change interfered; retry the request."))
         response.headers["Retry-After"] = "1"
         return response
+    if exc.connection_invalidated or sqlstate.startswith("08"):
+        # The connection was lost (database restarted, network): the pool has dropped it; a retry
+        # gets a fresh one. Nothing of this request was committed.
+        _log_database_error(request, exc, "database connection lost", logging.WARNING)
+        response = render(request, ServiceUnavailable("The database connection was lost; retry the request."))
+        response.headers["Retry-After"] = "1"
+        return response
     _log_database_error(request, exc, "database error", logging.ERROR)
     return render(request, ServiceUnavailable("The database could not complete the request."))
 

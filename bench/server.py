@@ -53,14 +53,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_server(database_url: str, *, startup_timeout: float = 60.0) -> Iterator[str]:
-    """Start the server, wait for ``GET /healthz``, yield its base URL; stop it (by PID) on the way out."""
+def running_server(
+    database_url: str, *, startup_timeout: float = 60.0, checkout: Path | None = None
+) -> Iterator[str]:
+    """Start the server, wait for ``GET /healthz``, yield its base URL; stop it (by PID) on the way out.
+
+    ``checkout``: serve another checkout of this repository (a baseline commit, for before/after figures
+    in one run): its own launcher and package come first on the path."""
     port = free_port()
     base_url = f"http://{HOST}:{port}"
+    root = checkout or REPO_ROOT
+    env = {**os.environ, DATABASE_URL_ENV: database_url}
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(checkout / "src"), str(checkout)])
     process = subprocess.Popen(
         [sys.executable, "-m", "bench._server", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env={**os.environ, DATABASE_URL_ENV: database_url},
+        cwd=root,
+        env=env,
     )
     try:
         _wait_healthy(process, base_url, startup_timeout)

@@ -5,7 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from mvno_core.reference.data import Host
+from mvno_core.blocks.repository import BlockRow
+from mvno_core.reference.data import Host, province_name
 from mvno_core.reference.types import ProvinceCode, SegmentCode
 
 
@@ -38,3 +39,23 @@ class BlockRead(BaseModel):
     size: int
     allocated_at: datetime
     counts: BlockCounts
+
+
+EMPTY_COUNTS = {"available": 0, "reserved": 0, "in_use": 0, "quarantined": 0}
+
+
+def to_read(block: BlockRow, counts: dict[str, int]) -> BlockRead:
+    return BlockRead(
+        id=block.id,
+        prefix=block.prefix,
+        segment=block.segment,
+        host=Host(block.host),
+        province=block.province,
+        province_name=province_name(block.province),
+        city=block.city,
+        mvno_id=block.mvno_id,
+        status=block.status,
+        size=block.size,
+        allocated_at=block.allocated_at,
+        counts=BlockCounts(**counts),
+    )

@@ -6,7 +6,7 @@ from mvno_core.audit.journal import Subject, record
 from mvno_core.blocks import repository
 from mvno_core.blocks.errors import BlockUnavailable, HostMismatch, RegionNotLicensed
 from mvno_core.blocks.repository import BlockRow
-from mvno_core.blocks.schemas import BlockCounts, BlockCreate, BlockRead
+from mvno_core.blocks.schemas import EMPTY_COUNTS, BlockCreate, BlockRead, to_read
 from mvno_core.kernel import statements
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
@@ -15,26 +15,7 @@ from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos.lifecycle import MvnoStatus, ensure_takes_new_business
 from mvno_core.numbers import repository as numbers
 from mvno_core.numbers import statements as number_moves
-from mvno_core.reference.data import BLOCK_SIZE, SEGMENTS, Host, province_name
-
-EMPTY_COUNTS = {"available": 0, "reserved": 0, "in_use": 0, "quarantined": 0}
-
-
-def to_read(block: BlockRow, counts: dict[str, int]) -> BlockRead:
-    return BlockRead(
-        id=block.id,
-        prefix=block.prefix,
-        segment=block.segment,
-        host=Host(block.host),
-        province=block.province,
-        province_name=province_name(block.province),
-        city=block.city,
-        mvno_id=block.mvno_id,
-        status=block.status,
-        size=block.size,
-        allocated_at=block.allocated_at,
-        counts=BlockCounts(**counts),
-    )
+from mvno_core.reference.data import BLOCK_SIZE, SEGMENTS
 
 
 async def allocate(ctx: RequestContext, mvno_id: str, data: BlockCreate) -> BlockRead:

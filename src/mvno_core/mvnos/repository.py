@@ -41,3 +41,8 @@ async def provinces_with_blocks(session: AsyncSession, mvno_id: str) -> set[str]
         text("SELECT DISTINCT province FROM blocks WHERE mvno_id = :id"), {"id": mvno_id}
     )
     return set(rows.all())
+
+
+async def id_by_code(session: AsyncSession, code: str) -> str | None:
+    found: str | None = await session.scalar(select(Mvno.id).where(Mvno.code == code))
+    return found

@@ -6,28 +6,9 @@ from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page
 from mvno_core.kernel.problems import PROBLEM_RESPONSES
 from mvno_core.kernel.routing import ApiRoute, Ctx, OperatorOnly
 from mvno_core.mvnos import service
-from mvno_core.mvnos.models import Mvno
 from mvno_core.mvnos.schemas import MvnoCreate, MvnoRead, MvnoReinstate, MvnoRestrict, MvnoUpdate
-from mvno_core.reference.data import province_name
 
 router = APIRouter(prefix="/v1/mvnos", tags=["mvnos"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
-
-
-def to_read(mvno: Mvno) -> MvnoRead:
-    return MvnoRead(
-        id=mvno.id,
-        code=mvno.code,
-        name=mvno.name,
-        legal_name=mvno.legal_name,
-        license_no=mvno.license_no,
-        hosts=mvno.hosts,
-        licensed_provinces=list(mvno.licensed_provinces),
-        licensed_province_names=[province_name(p) for p in mvno.licensed_provinces],
-        status=mvno.status,
-        status_reason=mvno.status_reason,
-        created_at=mvno.created_at,
-        updated_at=mvno.updated_at,
-    )
 
 
 @router.post(
@@ -39,19 +20,19 @@ def to_read(mvno: Mvno) -> MvnoRead:
 async def create_mvno(body: MvnoCreate, ctx: Ctx, response: Response) -> MvnoRead:
     mvno = await service.create(ctx, body)
     response.headers["Location"] = f"/v1/mvnos/{mvno.id}"
-    return to_read(mvno)
+    return mvno
 
 
 @router.get("", summary="List MVNOs (partners see only their own)")
 async def list_mvnos(ctx: Ctx, cursor: Cursor = None, limit: Limit = 50) -> Page[MvnoRead]:
     after = decode_cursor(cursor, str)
     rows = await service.list_visible(ctx, after_id=after[0] if after else None, limit=limit + 1)
-    return page_of([to_read(m) for m in rows], limit, key=lambda mvno: mvno.id)
+    return page_of(rows, limit, key=lambda mvno: mvno.id)
 
 
 @router.get("/{mvno_id}", summary="Get an MVNO")
 async def get_mvno(mvno_id: str, ctx: Ctx) -> MvnoRead:
-    return to_read(await service.get_visible(ctx, mvno_id))
+    return await service.get_visible(ctx, mvno_id)
 
 
 @router.patch(
@@ -60,7 +41,7 @@ async def get_mvno(mvno_id: str, ctx: Ctx) -> MvnoRead:
     summary="Update names, licensed provinces, add hosts (operator)",
 )
 async def update_mvno(mvno_id: str, body: MvnoUpdate, ctx: Ctx) -> MvnoRead:
-    return to_read(await service.update(ctx, mvno_id, body))
+    return await service.update(ctx, mvno_id, body)
 
 
 @router.post(
@@ -69,11 +50,11 @@ async def update_mvno(mvno_id: str, body: MvnoUpdate, ctx: Ctx) -> MvnoRead:
     summary="Restrict (regulator-ordered rectification; operator)",
 )
 async def restrict_mvno(mvno_id: str, body: MvnoRestrict, ctx: Ctx) -> MvnoRead:
-    return to_read(await service.restrict(ctx, mvno_id, body.reason))
+    return await service.restrict(ctx, mvno_id, body.reason)
 
 
 @router.post(
     dependencies=[OperatorOnly], path="/{mvno_id}/reinstate", summary="Lift a restriction (operator)"
 )
 async def reinstate_mvno(mvno_id: str, ctx: Ctx, body: MvnoReinstate | None = None) -> MvnoRead:
-    return to_read(await service.reinstate(ctx, mvno_id, note=body.note if body else None))
+    return await service.reinstate(ctx, mvno_id, note=body.note if body else None)

@@ -5,7 +5,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from mvno_core.reference.data import Host
+from mvno_core.mvnos.models import Mvno
+from mvno_core.reference.data import Host, province_name
 from mvno_core.reference.types import ProvinceCode
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -69,3 +70,20 @@ class MvnoRead(BaseModel):
     status_reason: str | None
     created_at: datetime
     updated_at: datetime
+
+
+def to_read(mvno: Mvno) -> MvnoRead:
+    return MvnoRead(
+        id=mvno.id,
+        code=mvno.code,
+        name=mvno.name,
+        legal_name=mvno.legal_name,
+        license_no=mvno.license_no,
+        hosts=mvno.hosts,
+        licensed_provinces=list(mvno.licensed_provinces),
+        licensed_province_names=[province_name(p) for p in mvno.licensed_provinces],
+        status=mvno.status,
+        status_reason=mvno.status_reason,
+        created_at=mvno.created_at,
+        updated_at=mvno.updated_at,
+    )

@@ -13,7 +13,7 @@ from mvno_core.kernel.problems import Conflict, NotFound, ValidationFailed
 from mvno_core.mvnos import repository
 from mvno_core.mvnos.lifecycle import MvnoStatus, ensure_move
 from mvno_core.mvnos.models import Mvno
-from mvno_core.mvnos.schemas import MvnoCreate, MvnoUpdate
+from mvno_core.mvnos.schemas import MvnoCreate, MvnoRead, MvnoUpdate, to_read
 
 
 def _snapshot(mvno: Mvno) -> dict[str, Any]:
@@ -26,8 +26,7 @@ def _snapshot(mvno: Mvno) -> dict[str, Any]:
     }
 
 
-async def get_visible(ctx: RequestContext, mvno_id: str, *, lock: str | None = None) -> Mvno:
-    """The MVNO if this caller may see it; 404 otherwise (partners see only their own)."""
+async def _load(ctx: RequestContext, mvno_id: str, *, lock: str | None = None) -> Mvno:
     ctx.principal.ensure_can_see(mvno_id, "MVNO", mvno_id)
     mvno = await repository.get(ctx.session, mvno_id, lock=lock)
     if mvno is None:
@@ -35,7 +34,13 @@ async def get_visible(ctx: RequestContext, mvno_id: str, *, lock: str | None = N
     return mvno
 
 
-async def create(ctx: RequestContext, data: MvnoCreate) -> Mvno:
+async def get_visible(ctx: RequestContext, mvno_id: str, *, lock: str | None = None) -> MvnoRead:
+    """The MVNO if this caller may see it; 404 otherwise (partners see only their own). ``lock`` as in
+    ``repository.get``: held until the caller's transaction ends."""
+    return to_read(await _load(ctx, mvno_id, lock=lock))
+
+
+async def create(ctx: RequestContext, data: MvnoCreate) -> MvnoRead:
     ctx.principal.ensure_operator()
     mvno = Mvno(
         id=new_id("mvno"),
@@ -55,9 +60,7 @@ async def create(ctx: RequestContext, data: MvnoCreate) -> Mvno:
         async with ctx.session.begin_nested():
             ctx.session.add(mvno)
     except IntegrityError as exc:
-        existing = await ctx.session.scalar(
-            Mvno.__table__.select().with_only_columns(Mvno.id).where(Mvno.code == data.code)
-        )
+        existing = await repository.id_by_code(ctx.session, data.code)
         raise Conflict(f"MVNO code {data.code!r} is taken.", existing_id=existing) from exc
     await record(
         ctx,
@@ -67,15 +70,15 @@ async def create(ctx: RequestContext, data: MvnoCreate) -> Mvno:
         data=_snapshot(mvno),
         event_type="mvno.created",
     )
-    return mvno
+    return to_read(mvno)
 
 
-async def update(ctx: RequestContext, mvno_id: str, data: MvnoUpdate) -> Mvno:
-    mvno = await get_visible(ctx, mvno_id, lock="update")
+async def update(ctx: RequestContext, mvno_id: str, data: MvnoUpdate) -> MvnoRead:
+    mvno = await _load(ctx, mvno_id, lock="update")
     ctx.principal.ensure_operator()
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if not changes:
-        return mvno  # nothing asked, nothing changed, nothing to audit
+        return to_read(mvno)  # nothing asked, nothing changed, nothing to audit
     if "hosts" in changes:
         missing = set(mvno.hosts) - {h.value for h in data.hosts or []}
         if missing:
@@ -104,7 +107,7 @@ async def update(ctx: RequestContext, mvno_id: str, data: MvnoUpdate) -> Mvno:
         data={"changed": sorted(changes), **_snapshot(mvno)},
         event_type="mvno.updated",
     )
-    return mvno
+    return to_read(mvno)
 
 
 async def _move(
@@ -115,8 +118,8 @@ async def _move(
     reason: str | None,
     action: str,
     note: str | None = None,
-) -> Mvno:
-    mvno = await get_visible(ctx, mvno_id, lock="update")
+) -> MvnoRead:
+    mvno = await _load(ctx, mvno_id, lock="update")
     ctx.principal.ensure_operator()
     current = MvnoStatus(mvno.status)
     mvno.status = ensure_move(current, target).value
@@ -136,20 +139,21 @@ async def _move(
         },
         event_type=action,
     )
-    return mvno
+    return to_read(mvno)
 
 
-async def restrict(ctx: RequestContext, mvno_id: str, reason: str) -> Mvno:
+async def restrict(ctx: RequestContext, mvno_id: str, reason: str) -> MvnoRead:
     """Regulator-ordered rectification: no new blocks, reservations or activations."""
     return await _move(ctx, mvno_id, MvnoStatus.RESTRICTED, reason=reason, action="mvno.restricted")
 
 
-async def reinstate(ctx: RequestContext, mvno_id: str, *, note: str | None = None) -> Mvno:
+async def reinstate(ctx: RequestContext, mvno_id: str, *, note: str | None = None) -> MvnoRead:
     """Lift a restriction; the optional note goes to the audit entry and the event."""
     return await _move(ctx, mvno_id, MvnoStatus.ACTIVE, reason=None, action="mvno.reinstated", note=note)
 
 
-async def list_visible(ctx: RequestContext, *, after_id: str | None, limit: int) -> list[Mvno]:
-    return await repository.list_page(
+async def list_visible(ctx: RequestContext, *, after_id: str | None, limit: int) -> list[MvnoRead]:
+    rows = await repository.list_page(
         ctx.session, only_id=ctx.principal.mvno_scope(), after_id=after_id, limit=limit
     )
+    return [to_read(mvno) for mvno in rows]

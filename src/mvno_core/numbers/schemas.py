@@ -1,19 +1,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import RowMapping
 
 from mvno_core.numbers.grading import Grade
-from mvno_core.reference.data import Host
-
-
-class NumberStatus(StrEnum):
-    AVAILABLE = "available"
-    RESERVED = "reserved"
-    IN_USE = "in_use"
-    QUARANTINED = "quarantined"
+from mvno_core.numbers.lifecycle import NumberStatus
+from mvno_core.reference.data import Host, province_name
 
 
 class NumberRead(BaseModel):
@@ -39,3 +34,9 @@ class NumberChanges(BaseModel):
     since: date
     changed: bool
     last_cancelled_at: datetime | None
+
+
+def to_read(row: RowMapping) -> NumberRead:
+    values: dict[str, Any] = dict(row)
+    values["province_name"] = province_name(row["province"])
+    return NumberRead(**values)

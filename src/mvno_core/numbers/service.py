@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import RowMapping
 
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.problems import NotFound
 from mvno_core.numbers import patterns, repository
-from mvno_core.numbers.schemas import NumberChanges, NumberRead
-from mvno_core.reference.data import province_name
+from mvno_core.numbers.schemas import NumberChanges, NumberRead, to_read
 
 CHINA_TIME = ZoneInfo("Asia/Shanghai")
-
-
-def to_read(row: RowMapping) -> NumberRead:
-    values: dict[str, Any] = dict(row)
-    values["province_name"] = province_name(row["province"])
-    return NumberRead(**values)
 
 
 async def get_visible(ctx: RequestContext, msisdn: str) -> NumberRead:

@@ -11,7 +11,8 @@ from mvno_core.kernel.routing import ApiRoute, Ctx
 from mvno_core.numbers import msisdn as msisdns
 from mvno_core.numbers import service
 from mvno_core.numbers.grading import Grade
-from mvno_core.numbers.schemas import NumberChanges, NumberRead, NumberStatus
+from mvno_core.numbers.lifecycle import NumberStatus
+from mvno_core.numbers.schemas import NumberChanges, NumberRead
 from mvno_core.reference.types import ProvinceCode, SegmentCode
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)

@@ -39,10 +39,14 @@ class Settings(BaseSettings):
     run_sweeper_in_server: bool = True
     audit_sequencer_batch: int = Field(default=5000, ge=1)
 
-    # Later lifecycle stages (domain.md marks these M/L, hence settings, not constants).
-    quarantine_days: int = 90
-    card_limit_per_mvno: int = 5
-    reverification_hours: int = 24
+    # Lifecycle periods and limits (domain.md marks several M/L, hence settings, not constants).
+    quarantine_days: int = Field(default=90, ge=1)
+    # Live (active or suspended) lines one ID may hold at one MVNO.
+    card_cap_per_id: int = Field(default=5, ge=1)
+    reverification_hours: int = Field(default=24, ge=1)
+    # Telecom Regulations: suspend 30 days after a bill is overdue; terminate 60 days after suspension.
+    arrears_hold_after_days: int = Field(default=30, ge=1)
+    arrears_termination_after_days: int = Field(default=60, ge=1)
 
 
 @lru_cache

@@ -20,7 +20,6 @@ from mvno_core.numbers.lifecycle import (
     LAPSED_SQL,
     NumberStatus,
     can_move,
-    in_effective_status_sql,
 )
 from mvno_core.numbers.repository import LAPSED_RESERVATION_ID, NumberQuery
 from mvno_core.reference.data import BLOCK_SIZE
@@ -164,31 +163,44 @@ def activate(
     mvno_id: str,
     line_id: str,
     now: datetime,
+    hosts: frozenset[str],
+    premium_allowed: bool,
     reservation_id: str | None = None,
     gate: str | None = None,
 ) -> list[Piece]:
-    """Bind ``msisdn`` to a new line: ``available`` (or a lapsed reservation's) → ``in_use``; or, with
-    ``reservation_id``, that live reservation of this MVNO → ``in_use`` (the caller consumes it).
+    """Bind ``msisdn`` to a new line (→ ``in_use``) if it is in an active block of ``mvno_id`` whose host
+    is among ``hosts`` (the IMSI's), premium only if ``premium_allowed``, and either claimable or held
+    by a live reservation, necessarily this MVNO's, and ``reservation_id`` if one is given.
 
-    Returns ``msisdn``, ``grade``, ``host`` and ``lapsed_reservation_id``.
+    Returns ``msisdn``, ``held_reservation_id`` (the live reservation the caller consumes) and
+    ``lapsed_reservation_id`` (one that had lapsed, which the caller ends as expired).
     """
-    available = in_effective_status_sql(frozenset({AVAILABLE}))
-    held = f"(n.status = 'reserved' AND NOT {LAPSED_SQL} AND n.reservation_id = :held_reservation_id)"
-    claimable = f"({available} OR {held})" if reservation_id else available
+    held = (
+        f"(n.status = 'reserved' AND NOT {LAPSED_SQL} "
+        "AND n.reservation_id = coalesce(CAST(:held_id AS text), n.reservation_id))"
+    )
+    premium = "" if premium_allowed else " AND n.grade <> 'premium'"
     return [
         Piece(
             f"{name}_pick",
-            f"SELECT n.msisdn, n.grade, b.host, CASE WHEN {LAPSED_SQL} THEN n.reservation_id END "
-            "AS lapsed_reservation_id FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix "
+            f"SELECT n.msisdn, CASE WHEN {held} THEN n.reservation_id END AS held_reservation_id, "
+            f"CASE WHEN {LAPSED_SQL} THEN n.reservation_id END AS lapsed_reservation_id "
+            "FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix "
             "WHERE n.msisdn = :msisdn AND b.mvno_id = :mvno_id AND b.status = 'active' "
-            f"AND {claimable} FOR UPDATE OF n",
-            {"msisdn": msisdn, "mvno_id": mvno_id, "now": now, "held_reservation_id": reservation_id},
+            f"AND b.host = ANY(:hosts){premium} AND ({CLAIMABLE_SQL} OR {held}) FOR UPDATE OF n",
+            {
+                "msisdn": msisdn,
+                "mvno_id": mvno_id,
+                "now": now,
+                "held_id": reservation_id,
+                "hosts": sorted(hosts),
+            },
         ),
         Piece(
             name,
             "UPDATE numbers n SET status = 'in_use', line_id = :line_id, reservation_id = NULL, "
             f"reserved_until = NULL FROM {name}_pick p WHERE n.msisdn = p.msisdn{_gate(gate)} "
-            "RETURNING n.msisdn, p.grade, p.host, p.lapsed_reservation_id",
+            "RETURNING n.msisdn, p.held_reservation_id, p.lapsed_reservation_id",
             {"line_id": line_id},
         ),
     ]

@@ -66,12 +66,12 @@ def release(*, name: str, reservation_id: str, now: datetime) -> Piece:
     )
 
 
-def consume(*, name: str, source: str, reservation_id: str, now: datetime) -> Piece:
-    """The live reservation whose number an activation (CTE ``source``, one row) just took: consumed."""
+def consume(*, name: str, source: str, now: datetime) -> Piece:
+    """The live reservations named in ``source.held_reservation_id`` (numbers an activation just took
+    from them): consumed."""
     return Piece(
         name,
         f"UPDATE reservations r SET status = 'consumed', ended_at = :now FROM {source} s "
-        "WHERE r.id = :consumed_reservation_id AND r.msisdn = s.msisdn AND r.status = 'active' "
-        "RETURNING r.id",
-        {"consumed_reservation_id": reservation_id, "now": now},
+        "WHERE r.id = s.held_reservation_id AND r.status = 'active' RETURNING r.id",
+        {"now": now},
     )

@@ -1,0 +1,228 @@
+"""Activation: the hot path of the whole service, one statement.
+
+Every gate, the card counter, the number's move, the line, the reservation it consumes, the audit
+entry, the event and the Idempotency-Key record are pieces of one data-modifying statement; each piece
+runs only on the rows the one before it produced. A partner's activation with an Idempotency-Key costs
+the key's lock and lookup, this statement and COMMIT. When nothing was activated, the statement's
+answer says which gate stopped it, and a read-only follow-up (the failure path only) gives the details.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from mvno_core.audit import journal
+from mvno_core.audit.journal import Subject, record
+from mvno_core.blocks.errors import HostMismatch
+from mvno_core.kernel.clock import rfc3339
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.ids import new_id
+from mvno_core.kernel.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from mvno_core.kernel.replies import Reply
+from mvno_core.kernel.statements import Piece
+from mvno_core.lines import repository, statements
+from mvno_core.lines.errors import CardLimitReached, RealNameUnverified
+from mvno_core.lines.lifecycle import MNCS_BY_HOST, LineStatus
+from mvno_core.lines.schemas import AccountRead, LineCreate, LineRead
+from mvno_core.mvnos import service as mvnos
+from mvno_core.mvnos import statements as mvno_gates
+from mvno_core.mvnos.lifecycle import MvnoStatus, ensure_takes_new_business
+from mvno_core.numbers import msisdn as msisdns
+from mvno_core.numbers import repository as numbers
+from mvno_core.numbers import statements as number_moves
+from mvno_core.numbers.errors import NumberUnavailable
+from mvno_core.numbers.grading import Grade
+from mvno_core.reservations import statements as reservation_rows
+
+ACTIVATED_EVENT = "line.activated"
+
+
+def hosts_of_imsi(imsi: str) -> frozenset[str]:
+    """The hosts whose MNC the IMSI carries (``460`` + MNC); 422 ``host_mismatch`` if none."""
+    mnc = imsi[3:5]
+    hosts = frozenset(host for host, mncs in MNCS_BY_HOST.items() if mnc in mncs)
+    if not hosts:
+        raise HostMismatch(f"IMSI MNC {mnc} belongs to no host operator (CMCC, CUCC, CTCC).")
+    return hosts
+
+
+async def _target_mvno(ctx: RequestContext, subscriber_id: str) -> str:
+    """A partner activates for its own MVNO (the subscriber must be one of its own); the operator's
+    activation follows the subscriber (one read, off the partners' hot path)."""
+    scope = ctx.principal.mvno_scope()
+    if scope is not None:
+        return scope
+    row = await repository.subscriber_facts(ctx.session, subscriber_id, ctx.now)
+    if row is None:
+        raise NotFound.of("Subscriber", subscriber_id)
+    return str(row["mvno_id"])
+
+
+async def activate(ctx: RequestContext, data: LineCreate) -> Reply:
+    """Activate a line: 201 with it, or the code of the first gate that refused.
+
+    Gates: MVNO active (``mvno_not_active``); subscriber verified with no overdue re-verification
+    (``real_name_unverified``); fewer than ``card_cap`` live lines for this ID at this MVNO
+    (``card_limit_reached``, a conditional update of the subscriber's counter, so concurrent
+    activations serialise on that row); the number claimable by this MVNO or reserved by it
+    (``number_unavailable``; the reservation is consumed); IMSI MNC of the number's host
+    (``host_mismatch``); premium numbers need ``contract_end`` (422); ICCID and IMSI unique among live
+    lines (``conflict``). One live line per number is also a unique index.
+    """
+    msisdn = msisdns.normalise(data.msisdn, loc=("body", "msisdn"))
+    hosts = hosts_of_imsi(data.imsi)
+    mvno_id = await _target_mvno(ctx, data.subscriber_id)
+    line_id = new_id("lin")
+    cap = ctx.settings.card_cap_per_id
+    read = LineRead(
+        id=line_id,
+        msisdn=msisdn,
+        subscriber_id=data.subscriber_id,
+        mvno_id=mvno_id,
+        status=LineStatus.ACTIVE,
+        iccid=data.iccid,
+        imsi=data.imsi,
+        plan_code=data.plan_code,
+        contract_end=data.contract_end,
+        activated_at=ctx.now,
+        ended_at=None,
+        end_reason=None,
+        open_holds=[],
+        account=AccountRead(balance_fen=0, arrears_fen=0, overdue_since=None, updated_at=None),
+    )
+    reply = Reply.of(read, 201, {"Location": f"/v1/lines/{line_id}"})
+    pieces: list[Piece] = [
+        mvno_gates.takes_new_business(name="mvno", mvno_id=mvno_id),
+        statements.take_card_slot(
+            name="slot", subscriber_id=data.subscriber_id, mvno_id=mvno_id, cap=cap, now=ctx.now, gate="mvno"
+        ),
+        *number_moves.activate(
+            name="claimed",
+            msisdn=msisdn,
+            mvno_id=mvno_id,
+            line_id=line_id,
+            now=ctx.now,
+            hosts=hosts,
+            premium_allowed=data.contract_end is not None,
+            reservation_id=data.reservation_id,
+            gate="slot",
+        ),
+        statements.insert_line(
+            name="line",
+            claimed="claimed",
+            line_id=line_id,
+            subscriber_id=data.subscriber_id,
+            mvno_id=mvno_id,
+            iccid=data.iccid,
+            imsi=data.imsi,
+            plan_code=data.plan_code,
+            contract_end=data.contract_end,
+            now=ctx.now,
+            key_id=ctx.principal.key_id,
+        ),
+        reservation_rows.consume(name="consumed", source="claimed", now=ctx.now),
+        reservation_rows.end_lapsed(name="lapsed", source="claimed"),
+        *journal.pieces(
+            ctx,
+            name="journal",
+            only_if="EXISTS (SELECT 1 FROM line) AND NOT EXISTS (SELECT 1 FROM lapsed)",
+            **_activated_entry(read, data.reservation_id),
+        ),
+        *ctx.idempotency_pieces(reply, only_if="EXISTS (SELECT 1 FROM line)"),
+    ]
+    row = await repository.activate(ctx.session, pieces)
+    if row["line_id"] is None:
+        await _explain_refusal(ctx, row, data, msisdn, mvno_id, hosts)
+    if row["lapsed_id"] is not None:
+        # The number's earlier reservation had lapsed: its expiry is told first, then the activation.
+        await record(
+            ctx,
+            action="reservation.expired",
+            subject=Subject("reservation", row["lapsed_id"]),
+            mvno_id=row["lapsed_mvno_id"],
+            data={"msisdn": msisdn, "expires_at": rfc3339(row["lapsed_expires_at"])},
+            event_type="reservation.expired",
+        )
+        await record(ctx, **_activated_entry(read, data.reservation_id))
+    return reply
+
+
+def _activated_entry(line: LineRead, reservation_id: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "line_id": line.id,
+        "msisdn": line.msisdn,
+        "subscriber_id": line.subscriber_id,
+        "iccid": line.iccid,
+        "imsi": line.imsi,
+        "plan_code": line.plan_code,
+        "contract_end": line.contract_end.isoformat() if line.contract_end else None,
+    }
+    if reservation_id is not None:
+        data["reservation_id"] = reservation_id
+    return {
+        "action": ACTIVATED_EVENT,
+        "subject": Subject("line", line.id),
+        "mvno_id": line.mvno_id,
+        "data": data,
+        "event_type": ACTIVATED_EVENT,
+    }
+
+
+async def _explain_refusal(
+    ctx: RequestContext,
+    row: Any,
+    data: LineCreate,
+    msisdn: str,
+    mvno_id: str,
+    hosts: frozenset[str],
+) -> NoReturn:
+    """Nothing was activated: the counts of the statement's gates say where it stopped."""
+    if not row["mvno_ok"]:
+        mvno = await mvnos.get_visible(ctx, mvno_id)
+        ensure_takes_new_business(MvnoStatus(mvno.status))
+    elif not row["slot_ok"]:
+        await _explain_subscriber(ctx, data.subscriber_id, mvno_id)
+    elif not row["number_ok"]:
+        await _explain_number(ctx, data, msisdn, mvno_id, hosts)
+    else:
+        holder = await repository.live_line_holding(
+            ctx.session, iccid=data.iccid, imsi=data.imsi, msisdn=msisdn
+        )
+        if holder is not None:
+            raise Conflict(f"The {holder['clash']} is on a live line already.", existing_id=holder["id"])
+    raise ServiceUnavailable("A concurrent change interfered; retry the request.")
+
+
+async def _explain_subscriber(ctx: RequestContext, subscriber_id: str, mvno_id: str) -> NoReturn:
+    facts = await repository.subscriber_facts(ctx.session, subscriber_id, ctx.now)
+    if facts is None or facts["mvno_id"] != mvno_id:
+        raise NotFound.of("Subscriber", subscriber_id)
+    if facts["real_name_status"] != "verified":
+        raise RealNameUnverified("The subscriber has no passed verification (先实名后开通).")
+    if facts["reverification_overdue"]:
+        raise RealNameUnverified("The subscriber's re-verification is overdue.")
+    cap = ctx.settings.card_cap_per_id
+    if facts["live_lines"] >= cap:
+        raise CardLimitReached(
+            f"This ID already holds {facts['live_lines']} live lines at this MVNO (limit {cap}).",
+            limit=cap,
+            current=facts["live_lines"],
+        )
+    raise ServiceUnavailable("A concurrent change interfered; retry the request.")
+
+
+async def _explain_number(
+    ctx: RequestContext, data: LineCreate, msisdn: str, mvno_id: str, hosts: frozenset[str]
+) -> NoReturn:
+    number = await numbers.get(ctx.session, msisdn, ctx.now)
+    if number is None or number["mvno_id"] != mvno_id:
+        raise NumberUnavailable(f"Number {msisdn} is not in this MVNO's blocks.")
+    if number["host"] not in hosts:
+        raise HostMismatch(
+            f"The IMSI's MNC belongs to {sorted(hosts)}; number {msisdn} is hosted by {number['host']}."
+        )
+    if number["grade"] == Grade.PREMIUM and data.contract_end is None:
+        raise ValidationFailed(
+            "A premium number needs contract_end (its minimum-spend contract).", loc=("body", "contract_end")
+        )
+    raise NumberUnavailable(f"Number {msisdn} cannot be activated by this MVNO now ({number['status']}).")

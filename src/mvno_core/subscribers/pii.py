@@ -180,7 +180,8 @@ def keyring(settings: Settings) -> KeyRing:
     """The key ring for these settings (read once per process): ``MVNO_PII_KEYS`` as JSON or as a file
     path, else the data folder's key file, created on first start."""
     configured = settings.pii_keys.get_secret_value().strip() if settings.pii_keys else ""
-    cache_key = (configured or None, str(settings.data_dir.resolve()))
+    # Not ``resolve()``d: that is a file-system call per request, and the process never changes directory.
+    cache_key = (configured or None, str(settings.data_dir))
     ring = _loaded.get(cache_key)
     if ring is not None:
         return ring

@@ -391,3 +391,21 @@ async def test_lookups_are_audited_masked(
     assert (action, role) == ("identity.looked_up", "regulator")
     assert data["id_number_masked"] == number[:3] + "*" * 11 + number[-4:]
     assert number not in str(data)
+
+
+async def test_events_reach_the_partners_feed_masked(client: httpx.AsyncClient, partner: Headers) -> None:
+    number = resident_id()
+    subscriber = await create_subscriber(client, partner, id_number=number, verified=True)
+    items: list[dict[str, Any]] = []
+    query = {"types": "subscriber.created,subscriber.verified", "limit": "500"}
+    while True:  # the feed always hands out a cursor to poll with: stop at a short page
+        page = (await client.get("/v1/events", params=query, headers=partner)).json()
+        items += page["items"]
+        if len(page["items"]) < 500:
+            break
+        query["after"] = page["next_cursor"]
+    mine = [e for e in items if e["subject"]["id"] == subscriber["id"]]
+    assert [e["type"] for e in mine] == ["subscriber.created", "subscriber.verified"]
+    assert mine[0]["data"]["id_number_masked"] == number[:3] + "*" * 11 + number[-4:]
+    assert mine[1]["data"]["real_name_status"] == "verified"
+    assert number not in str(mine)

@@ -129,3 +129,13 @@ def test_keys_from_the_environment_as_json_or_as_a_file(tmp_path: Path) -> None:
     assert not (tmp_path / pii.KEY_FILE_NAME).exists()  # configured keys: no file is generated
     with pytest.raises(pii.PiiKeyError, match="cannot read"):
         pii.keyring(Settings(data_dir=tmp_path, pii_keys=SecretStr(str(tmp_path / "missing.json"))))
+
+
+def test_the_app_refuses_to_start_with_malformed_keys(tmp_path: Path) -> None:
+    from mvno_core.main import create_app
+
+    settings = Settings(
+        database_url="postgresql://nobody@127.0.0.1:1/none", data_dir=tmp_path, pii_keys=SecretStr("{oops")
+    )
+    with pytest.raises(pii.PiiKeyError, match="not valid JSON"):
+        create_app(settings, run_sweeper=False)

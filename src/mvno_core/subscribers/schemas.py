@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from mvno_core.subscribers.idcheck import DESCRIPTIONS, IdType
+from mvno_core.subscribers.idcheck import DESCRIPTIONS, PATTERNS, IdType
 from mvno_core.subscribers.lifecycle import (
     RealNameStatus,
     SubscriberKind,
@@ -15,7 +15,7 @@ from mvno_core.subscribers.lifecycle import (
 
 _ID_NUMBER_DOC = (
     "Checked per `id_type` (422 `validation_error` at `[body, id_number]` otherwise): "
-    + "; ".join(f"`{id_type}`: {text}" for id_type, text in DESCRIPTIONS.items())
+    + "; ".join(f"`{id_type}`: {text} (`{PATTERNS[id_type]}`)" for id_type, text in DESCRIPTIONS.items())
     + ". Spaces and hyphens are ignored, letters compared in upper case. Never returned: responses carry "
     "`id_number_masked`."
 )

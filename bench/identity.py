@@ -10,9 +10,11 @@ ciphertext's shape (version, key id, 12-byte nonce, 32 bytes) from ``md5`` (no p
 look-up never reads them. About one person in eleven is a subscriber of both MVNOs; ``live_lines`` is
 ``row % 4``.
 
-Measured: ``POST /v1/identity-lookups`` with the operator key (all MVNOs) and with the bench partner's
-key (its MVNO only), over random people (one in ten unknown), against the service's own statement
-(``repository.identity_lookup_statement``) timed around execute + fetch on one psycopg connection.
+Measured, interleaved per person (the order rotating): ``POST /v1/identity-lookups`` with the operator
+key (all MVNOs) and with the bench partner's key (its MVNO only), the service's own statement
+(``repository.identity_lookup_statement``) timed around execute + fetch on one psycopg connection, and
+``GET /v1/mvnos/{id}`` as the floor of any authenticated request on this machine. People are drawn at
+random (one in ten unknown); every operator answer's ``total`` is checked against the SQL.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import httpx
 from stdnum.cn import ric
 
 from bench import database as db
+from bench.measure import collector_paused, expect
 from bench.report import print_plan, section
 from mvno_core.kernel.config import Settings
 from mvno_core.subscribers import pii, repository
@@ -149,41 +152,53 @@ def phase_identity_lookups(
     ]
     numbers = [person_id_number(p) for p in people]
 
-    def over_http(http: httpx.Client) -> list[float]:
-        for warm in numbers[:20]:
-            http.post("/v1/identity-lookups", json={"id_type": "resident_id", "id_number": warm})
-        seconds: list[float] = []
-        for number in numbers:
-            started = time.perf_counter()
-            response = http.post("/v1/identity-lookups", json={"id_type": "resident_id", "id_number": number})
-            seconds.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                raise RuntimeError(f"identity lookup answered {response.status_code}: {response.text[:200]}")
-        return seconds
-
     statement = db.to_psycopg(repository.identity_lookup_statement(scoped=False))
+    lookup_path = "/v1/identity-lookups"
 
-    def direct() -> tuple[list[float], int]:
-        seconds: list[float] = []
-        found = 0
-        params = [{"bi": ring.blind_index("resident_id", n), "id_type": "resident_id"} for n in numbers]
-        for p in params[:20]:
-            conn.execute(statement, p, prepare=True).fetchall()
-        for p in params:
-            started = time.perf_counter()
-            result = conn.execute(statement, p, prepare=True).fetchall()
-            seconds.append(time.perf_counter() - started)
-            found += bool(result)
-        return seconds, found
+    def http_lookup(http: httpx.Client, number: str) -> dict[str, Any]:
+        return expect(http.post(lookup_path, json={"id_type": "resident_id", "id_number": number}), 200)
 
-    operator = summary(over_http(client))
-    partner = summary(over_http(partner_client))
-    raw_seconds, found = direct()
-    raw = summary(raw_seconds)
+    def sql_lookup(number: str) -> list[tuple[Any, ...]]:
+        params = {"bi": ring.blind_index("resident_id", number), "id_type": "resident_id"}
+        return conn.execute(statement, params, prepare=True).fetchall()
+
+    for number in numbers[:20]:  # untimed: connections, pools, prepared statements
+        http_lookup(client, number)
+        http_lookup(partner_client, number)
+        sql_lookup(number)
+    timings: dict[str, list[float]] = {"operator": [], "partner": [], "postgres": [], "floor": []}
+    found = mismatches = 0
+
+    def timed(kind: str, call: Any) -> Any:
+        started = time.perf_counter()
+        result = call()
+        timings[kind].append(time.perf_counter() - started)
+        return result
+
+    # Interleaved, the order rotating, so that all methods meet the same cache state and machine load.
+    with collector_paused():
+        for i, number in enumerate(numbers):
+            calls = [
+                ("operator", lambda n=number: http_lookup(client, n)),
+                ("partner", lambda n=number: http_lookup(partner_client, n)),
+                ("postgres", lambda n=number: sql_lookup(n)),
+                ("floor", lambda: expect(client.get(f"/v1/mvnos/{bench_mvno_id}"), 200)),
+            ]
+            results: dict[str, Any] = {}
+            for kind, call in calls[i % 4 :] + calls[: i % 4]:
+                results[kind] = timed(kind, call)
+            found += bool(results["postgres"])
+            mismatches += results["operator"]["total"] != sum(int(r[2]) for r in results["postgres"])
+    operator, partner = summary(timings["operator"]), summary(timings["partner"])
+    raw, floor = summary(timings["postgres"]), summary(timings["floor"])
     print(_line("HTTP POST /v1/identity-lookups, operator", operator))
     print(_line("HTTP POST /v1/identity-lookups, partner", partner))
     print(_line("PostgreSQL, the service's statement", raw))
-    print(f"  {found}/{len(numbers)} looked-up people found (the rest are unknown IDs)")
+    print(_line("HTTP GET /v1/mvnos/{id} (any authenticated read)", floor))
+    print(
+        f"  {found}/{len(numbers)} looked-up people found (the rest are unknown IDs); "
+        f"HTTP total ≠ SQL sum: {mismatches}"
+    )
     verdict = "meets" if operator["p99_ms"] <= GOAL_P99_MS else "MISSES"
     print(f"  operator HTTP p99 {operator['p99_ms']:.2f} ms: {verdict} the ≤ {GOAL_P99_MS:.0f} ms goal")
     sample = ring.blind_index("resident_id", person_id_number(0))
@@ -198,6 +213,8 @@ def phase_identity_lookups(
         "http_operator": operator,
         "http_partner": partner,
         "postgres": raw,
+        "http_authenticated_read_floor": floor,
+        "total_mismatches": mismatches,
         "found": found,
         "goal_p99_ms": GOAL_P99_MS,
         "meets_goal": operator["p99_ms"] <= GOAL_P99_MS,

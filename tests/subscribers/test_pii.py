@@ -139,3 +139,10 @@ def test_the_app_refuses_to_start_with_malformed_keys(tmp_path: Path) -> None:
     )
     with pytest.raises(pii.PiiKeyError, match="not valid JSON"):
         create_app(settings, run_sweeper=False)
+
+
+def test_a_data_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(pii.PiiKeyError, match=r"MVNO_PII_KEYS|cannot read"):
+        pii.keyring(Settings(data_dir=blocker / "data"))

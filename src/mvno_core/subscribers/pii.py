@@ -152,11 +152,15 @@ def _key_file(data_dir: Path) -> Path:
     write different keys) when missing."""
     path = data_dir / KEY_FILE_NAME
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
         try:
+            data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return path  # another process created it first: use theirs
+        except OSError as exc:
+            raise PiiKeyError(
+                f"cannot create the PII key file {path} ({exc.strerror}); set MVNO_PII_KEYS"
+            ) from exc
         with os.fdopen(fd, "w") as handle:
             handle.write(generate_document())
         log.warning(

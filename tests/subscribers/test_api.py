@@ -409,3 +409,14 @@ async def test_events_reach_the_partners_feed_masked(client: httpx.AsyncClient, 
     assert mine[0]["data"]["id_number_masked"] == number[:3] + "*" * 11 + number[-4:]
     assert mine[1]["data"]["real_name_status"] == "verified"
     assert number not in str(mine)
+
+
+async def test_idempotent_replay_of_a_registration(client: httpx.AsyncClient, partner: Headers) -> None:
+    body = subscriber_body()
+    headers = {**partner, "Idempotency-Key": factories.unique_code("sub")}
+    first = await client.post("/v1/subscribers", json=body, headers=headers)
+    again = await client.post("/v1/subscribers", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert body["id_number"] not in again.text

@@ -10,7 +10,11 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY src ./src
 COPY migrations ./migrations
 RUN pip install --no-cache-dir --no-deps -e . \
-    && useradd --system --uid 10001 mvno
+    && useradd --system --uid 10001 mvno \
+    && mkdir -p /var/lib/mvno && chown mvno /var/lib/mvno
+# The data folder holds the generated PII key file when MVNO_PII_KEYS is not given: keep it on a volume
+# (docker-compose.yml), or the names and ID numbers written before a rebuild cannot be decrypted.
+ENV MVNO_DATA_DIR=/var/lib/mvno
 USER mvno
 
 EXPOSE 8000

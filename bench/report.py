@@ -79,6 +79,24 @@ def print_summary(results: dict[str, Any]) -> None:
             + (f"; seq scans: {', '.join(partner_plan['seq_scans'])}" if partner_plan["seq_scans"] else ""),
         )
     )
+    lookups = results.get("identity_lookups")
+    if lookups:
+        n = f"{lookups['fill']['rows']:,}"
+        for label, key in (
+            ("operator", "http_operator"),
+            ("partner", "http_partner"),
+            ("in PostgreSQL", "postgres"),
+        ):
+            figures = lookups[key]
+            goal = f"; goal ≤ {lookups['goal_p99_ms']:.0f} ms" if key == "http_operator" else ""
+            rows.append(
+                (
+                    f"一证通查 on {n} subscribers, {label}",
+                    _ms(figures["p50_ms"]),
+                    "",
+                    f"p50 in the median column; p99 {figures['p99_ms']:.1f} ms{goal}",
+                )
+            )
     width = max(len(row[0]) for row in rows)
     counts = results["numbers"]
     print(f"  searches ran on {sum(counts.values()):,} numbers ({counts.get('available', 0):,} available)")

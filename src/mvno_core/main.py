@@ -27,6 +27,9 @@ from mvno_core.numbers.router import router as numbers_router
 from mvno_core.ops import health, sweeper
 from mvno_core.reference.router import router as reference_router
 from mvno_core.reservations.router import router as reservations_router
+from mvno_core.subscribers import pii
+from mvno_core.subscribers.router import lookups_router as identity_lookups_router
+from mvno_core.subscribers.router import router as subscribers_router
 
 DESCRIPTION = """
 Number lifecycle for MVNOs on segments 170/171/162/165/167: MVNO registry, H-code blocks, number search
@@ -72,6 +75,9 @@ def create_app(
         idle_in_transaction_ms=settings.db_idle_in_transaction_ms,
     )
     clock = clock or SystemClock()
+    # Fail at start, not at the first registration, if the PII keys are missing or malformed (and
+    # create the data folder's key file on first start).
+    pii.keyring(settings)
     sweep_in_server = settings.run_sweeper_in_server if run_sweeper is None else run_sweeper
 
     @asynccontextmanager
@@ -111,6 +117,8 @@ def create_app(
         blocks_router,
         numbers_router,
         reservations_router,
+        subscribers_router,
+        identity_lookups_router,
         audit_router,
         events_router,
     ):

@@ -10,6 +10,7 @@ from mvno_core.mvnos.models import Mvno
 from mvno_core.numbers.models import Number
 from mvno_core.reference.models import ProvinceRow, SegmentRow
 from mvno_core.reservations.models import Reservation
+from mvno_core.subscribers.models import Subscriber, Verification
 
 metadata = Base.metadata
 
@@ -24,5 +25,7 @@ __all__ = [
     "ProvinceRow",
     "Reservation",
     "SegmentRow",
+    "Subscriber",
+    "Verification",
     "metadata",
 ]

@@ -26,5 +26,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "api_key.revoked",
         "reservation.released",
         "reservation.expired",
+        "subscriber.created",
+        "subscriber.verified",
     }
 )

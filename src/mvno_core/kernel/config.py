@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Public base for RFC 9457 ``type`` URIs.
     problem_base_uri: str = "https://mvno-core.example/problems/"
+
+    # Keys for names and ID numbers at rest (subscribers/pii.py): a JSON document or the path of a file
+    # holding it. Unset: ``<data_dir>/pii-keys.json``, created on first start. A secret: never logged.
+    pii_keys: SecretStr | None = None
 
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_hours: int = Field(default=24, ge=24)

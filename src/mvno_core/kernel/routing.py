@@ -24,7 +24,7 @@ from mvno_core.kernel.problems import Forbidden, PayloadTooLarge
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that only read (identity lookups, searches); the regulator may call them.
-READ_ONLY_POST_PATHS: frozenset[str] = frozenset()
+READ_ONLY_POST_PATHS: frozenset[str] = frozenset({"/v1/subscribers/search", "/v1/identity-lookups"})
 # Response fields never stored for idempotent replay: secrets are shown once (a replay says so instead).
 SECRET_RESPONSE_FIELDS: dict[str, tuple[str, ...]] = {"/v1/api-keys": ("key",)}
 REDACTED = "<shown once; not stored>"

@@ -1,0 +1,163 @@
+"""Every subscriber query. Hot paths are plain SQL, one statement each.
+
+Look-ups by ID go through ``id_blind_index`` (an HMAC, see ``pii.py``), never through decrypting rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+SUBSCRIBER_COLUMNS = (
+    "id, mvno_id, kind, id_type, name_masked, id_number_masked, real_name_status, verified_at, "
+    "live_lines, created_at"
+)
+
+# A duplicate (same MVNO, same ID) inserts nothing and returns nothing; a concurrent duplicate waits for
+# the first insert's transaction and then does nothing, so both paths end in the same look-up.
+_INSERT = text(
+    f"""
+    INSERT INTO subscribers (
+        id, mvno_id, kind, id_type, name_ciphertext, id_number_ciphertext, id_blind_index,
+        name_masked, id_number_masked, real_name_status, live_lines, created_at, updated_at,
+        created_by_key_id
+    ) VALUES (
+        :id, :mvno_id, :kind, :id_type, :name_ciphertext, :id_number_ciphertext, :id_blind_index,
+        :name_masked, :id_number_masked, 'unverified', 0, :now, :now, :key_id
+    )
+    ON CONFLICT (mvno_id, id_type, id_blind_index) DO NOTHING
+    RETURNING {SUBSCRIBER_COLUMNS}
+    """
+)
+
+
+async def insert(session: AsyncSession, params: dict[str, Any]) -> RowMapping | None:
+    row = (await session.execute(_INSERT, params)).first()
+    return row._mapping if row else None
+
+
+async def find_id(session: AsyncSession, *, mvno_id: str, id_type: str, blind_index: bytes) -> str | None:
+    found = await session.scalar(
+        text(
+            "SELECT id FROM subscribers "
+            "WHERE mvno_id = :mvno_id AND id_type = :id_type AND id_blind_index = :bi"
+        ),
+        {"mvno_id": mvno_id, "id_type": id_type, "bi": blind_index},
+    )
+    return str(found) if found is not None else None
+
+
+async def get(session: AsyncSession, subscriber_id: str, *, lock: bool = False) -> RowMapping | None:
+    row = (
+        await session.execute(
+            text(
+                f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = :id"
+                + (" FOR NO KEY UPDATE" if lock else "")
+            ),
+            {"id": subscriber_id},
+        )
+    ).first()
+    return row._mapping if row else None
+
+
+async def search(
+    session: AsyncSession, *, blind_index: bytes, id_type: str, mvno_id: str | None
+) -> list[RowMapping]:
+    """Subscribers with this ID: in one MVNO (partners; the unique index), or in all (the blind index)."""
+    scope = " AND mvno_id = :mvno_id" if mvno_id is not None else ""
+    rows = await session.execute(
+        text(
+            f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers "
+            f"WHERE id_blind_index = :bi AND id_type = :id_type{scope} ORDER BY mvno_id"
+        ),
+        {"bi": blind_index, "id_type": id_type, "mvno_id": mvno_id},
+    )
+    return [r._mapping for r in rows]
+
+
+# 一证通查: one statement over the blind index, joined to the MVNOs. ``holders`` is every subscriber
+# record of this person in scope; a later stage adds ``LEFT JOIN lines l ON l.subscriber_id = h.id``
+# (lines by subscriber) to list the lines themselves, while the count stays the row's own counter.
+IDENTITY_LOOKUP_SQL = """
+WITH holders AS (
+    SELECT s.id, s.mvno_id, s.live_lines
+    FROM subscribers s
+    WHERE s.id_blind_index = :bi AND s.id_type = :id_type{scope}
+)
+SELECT h.mvno_id, m.name AS mvno_name, sum(h.live_lines)::integer AS count
+FROM holders h
+JOIN mvnos m ON m.id = h.mvno_id
+GROUP BY h.mvno_id, m.name
+ORDER BY m.name, h.mvno_id
+"""
+
+
+def identity_lookup_statement(*, scoped: bool) -> str:
+    return IDENTITY_LOOKUP_SQL.format(scope=" AND s.mvno_id = :mvno_id" if scoped else "")
+
+
+async def identity_lookup(
+    session: AsyncSession, *, blind_index: bytes, id_type: str, mvno_id: str | None
+) -> list[RowMapping]:
+    rows = await session.execute(
+        text(identity_lookup_statement(scoped=mvno_id is not None)),
+        {"bi": blind_index, "id_type": id_type, "mvno_id": mvno_id},
+    )
+    return [r._mapping for r in rows]
+
+
+VERIFICATION_COLUMNS = (
+    "id, subscriber_id, method, result, score, channel, evidence_ref, recorded_at, status_after"
+)
+
+
+async def record_verification(
+    session: AsyncSession, params: dict[str, Any], *, new_status: str, status_changed: bool
+) -> RowMapping:
+    """Insert the verification and, when it changes the status, the subscriber's new status: one
+    statement. The caller holds the subscriber row locked."""
+    flip = (
+        """, flipped AS (
+            UPDATE subscribers SET real_name_status = :new_status, verified_at = :now, updated_at = :now
+            WHERE id = :subscriber_id
+        )"""
+        if status_changed
+        else ""
+    )
+    row = (
+        await session.execute(
+            text(
+                f"""
+                WITH inserted AS (
+                    INSERT INTO subscriber_verifications (
+                        id, subscriber_id, mvno_id, method, result, score, channel, evidence_ref,
+                        recorded_at, recorded_by_key_id, status_after
+                    ) VALUES (
+                        :id, :subscriber_id, :mvno_id, :method, :result, :score, :channel,
+                        :evidence_ref, :now, :key_id, :new_status
+                    )
+                    RETURNING {VERIFICATION_COLUMNS}
+                ){flip}
+                SELECT * FROM inserted
+                """
+            ),
+            {**params, "new_status": new_status},
+        )
+    ).one()
+    return row._mapping
+
+
+async def list_verifications(
+    session: AsyncSession, subscriber_id: str, *, after_id: str | None, limit: int
+) -> list[RowMapping]:
+    after = " AND id > :after_id" if after_id is not None else ""
+    rows = await session.execute(
+        text(
+            f"SELECT {VERIFICATION_COLUMNS} FROM subscriber_verifications "
+            f"WHERE subscriber_id = :sid{after} ORDER BY id LIMIT :limit"
+        ),
+        {"sid": subscriber_id, "after_id": after_id, "limit": limit},
+    )
+    return [r._mapping for r in rows]

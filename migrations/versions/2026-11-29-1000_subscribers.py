@@ -4,8 +4,8 @@ Names and ID numbers are stored only encrypted (AES-256-GCM, keys outside the da
 copies for display; ``id_blind_index`` (HMAC-SHA-256 of the normalised ID) serves every look-up. One
 subscriber per (MVNO, ID) is a unique index; ``live_lines`` is the counter the 5-card cap will update.
 
-Revision ID: 0003_subscribers
-Revises: 0002_numbering
+Revision ID: 0004_subscribers
+Revises: 0003_number_lifecycle
 Create Date: 2026-11-29 10:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_subscribers"
-down_revision: str | None = "0002_numbering"
+revision: str = "0004_subscribers"
+down_revision: str | None = "0003_number_lifecycle"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -22,6 +22,7 @@ from mvno_core.kernel.config import Settings, get_settings
 from mvno_core.kernel.db import Database
 from mvno_core.kernel.observability import Metrics, RequestContextMiddleware
 from mvno_core.kernel.problems import PROBLEM_JSON, install_problem_handlers
+from mvno_core.lines.router import router as lines_router
 from mvno_core.mvnos.router import router as mvnos_router
 from mvno_core.numbers.router import router as numbers_router
 from mvno_core.ops import health, sweeper
@@ -119,6 +120,7 @@ def create_app(
         reservations_router,
         subscribers_router,
         identity_lookups_router,
+        lines_router,
         audit_router,
         events_router,
     ):

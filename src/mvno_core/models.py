@@ -6,6 +6,7 @@ from mvno_core.blocks.models import Block
 from mvno_core.events.models import Event
 from mvno_core.kernel.db import Base
 from mvno_core.kernel.idempotency_models import IdempotencyRecord
+from mvno_core.lines.models import Dispute, Hold, Line, ReverificationRequest
 from mvno_core.mvnos.models import Mvno
 from mvno_core.numbers.models import Number
 from mvno_core.reference.models import ProvinceRow, SegmentRow
@@ -18,12 +19,16 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Block",
+    "Dispute",
     "Event",
+    "Hold",
     "IdempotencyRecord",
+    "Line",
     "Mvno",
     "Number",
     "ProvinceRow",
     "Reservation",
+    "ReverificationRequest",
     "SegmentRow",
     "Subscriber",
     "Verification",

@@ -26,6 +26,9 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "api_key.revoked",
         "reservation.released",
         "reservation.expired",
+        "dispute.opened",
+        "dispute.resolved",
+        "reverification.requested",
         "subscriber.created",
         "subscriber.verified",
     }

@@ -26,6 +26,7 @@ from mvno_core.lines.schemas import (
     line_to_read,
 )
 from mvno_core.numbers import statements as number_moves
+from mvno_core.subscribers import service as subscribers
 
 
 async def get_visible(ctx: RequestContext, line_id: str) -> LineRead:
@@ -233,3 +234,6 @@ async def end_line(ctx: RequestContext, line: RowMapping, reason: EndReason) -> 
         },
         event_type="line.cancelled",
     )
+
+
+subscribers.after_passed_verification.append(after_passed_verification)

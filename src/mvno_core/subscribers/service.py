@@ -7,6 +7,7 @@ only masked; the plaintext lives in this module's locals for the length of one r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta, timezone
 from typing import Any
 
@@ -131,6 +132,12 @@ async def get_visible(ctx: RequestContext, subscriber_id: str, *, lock: bool = F
     return row
 
 
+# Later stages react to a passed verification (lines: pending re-verification requests are satisfied and
+# their holds lifted). They register here, so that subscribers never import them.
+AfterVerified = Callable[[RequestContext, str], Awaitable[None]]
+after_passed_verification: list[AfterVerified] = []
+
+
 async def record_verification(
     ctx: RequestContext, subscriber_id: str, data: VerificationCreate
 ) -> RowMapping:
@@ -182,6 +189,9 @@ async def record_verification(
         event_type="subscriber.verified" if data.result is VerificationResult.PASSED else None,
         event_data=facts,
     )
+    if data.result is VerificationResult.PASSED:
+        for hook in after_passed_verification:
+            await hook(ctx, subscriber_id)
     return row
 
 

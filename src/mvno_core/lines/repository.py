@@ -9,7 +9,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.kernel.statements import Piece, compose, run
-from mvno_core.lines.statements import LINE_COLUMNS
+from mvno_core.lines.statements import LINE_COLUMNS, REVERIFICATION_OVERDUE_SQL
 
 # What the activation statement answers: the line (or NULL), how far the gates let it get, and the
 # lapsed reservation it ended, if any.
@@ -41,9 +41,8 @@ async def subscriber_facts(session: AsyncSession, subscriber_id: str, now: datet
     row = (
         await session.execute(
             text(
-                "SELECT s.id, s.mvno_id, s.real_name_status, s.live_lines, EXISTS (SELECT 1 FROM "
-                "reverification_requests r WHERE r.subscriber_id = s.id AND r.status = 'pending' "
-                "AND r.deadline_at <= :now) AS reverification_overdue FROM subscribers s WHERE s.id = :id"
+                "SELECT s.id, s.mvno_id, s.real_name_status, s.live_lines, "
+                f"{REVERIFICATION_OVERDUE_SQL} AS reverification_overdue FROM subscribers s WHERE s.id = :id"
             ),
             {"id": subscriber_id, "now": now},
         )

@@ -12,6 +12,14 @@ LINE_COLUMNS = (
 )
 
 
+# "This subscriber owes a re-verification past its deadline" (over subscribers ``s``): activation is
+# refused until a passed verification satisfies it. Written once, for the gate and its explanation.
+REVERIFICATION_OVERDUE_SQL = (
+    "EXISTS (SELECT 1 FROM reverification_requests r WHERE r.subscriber_id = s.id "
+    "AND r.status IN ('pending', 'overdue') AND r.deadline_at <= :now)"
+)
+
+
 def take_card_slot(
     *, name: str, subscriber_id: str, mvno_id: str, cap: int, now: datetime, gate: str | None = None
 ) -> Piece:
@@ -23,9 +31,8 @@ def take_card_slot(
         name,
         "UPDATE subscribers s SET live_lines = s.live_lines + 1, updated_at = :now "
         "WHERE s.id = :subscriber_id AND s.mvno_id = :mvno_id AND s.real_name_status = 'verified' "
-        "AND s.live_lines < :card_cap AND NOT EXISTS (SELECT 1 FROM reverification_requests r "
-        "WHERE r.subscriber_id = s.id AND r.status = 'pending' AND r.deadline_at <= :now)"
-        f"{gate_sql} RETURNING s.id, s.live_lines",
+        f"AND s.live_lines < :card_cap AND NOT {REVERIFICATION_OVERDUE_SQL}{gate_sql} "
+        "RETURNING s.id, s.live_lines",
         {"subscriber_id": subscriber_id, "mvno_id": mvno_id, "card_cap": cap, "now": now},
     )
 

@@ -21,19 +21,30 @@ from mvno_core.lines.lifecycle import EndReason, HoldReason
 
 @dataclass(slots=True)
 class TimerReport:
-    reverification_holds: int = 0
+    reverifications_overdue: int = 0
     arrears_holds: int = 0
     arrears_terminations: int = 0
 
     @property
     def total(self) -> int:
-        return self.reverification_holds + self.arrears_holds + self.arrears_terminations
+        return self.reverifications_overdue + self.arrears_holds + self.arrears_terminations
+
+    @property
+    def busiest(self) -> int:
+        """The fullest step of a batch: a full step means more may be due."""
+        return max(self.reverifications_overdue, self.arrears_holds, self.arrears_terminations)
+
+    def add(self, other: TimerReport) -> None:
+        self.reverifications_overdue += other.reverifications_overdue
+        self.arrears_holds += other.arrears_holds
+        self.arrears_terminations += other.arrears_terminations
 
 
 async def run_due(ctx: RequestContext, *, batch: int = 500) -> TimerReport:
     """One batch of each timer, in the caller's transaction."""
     report = TimerReport()
     for request in await repository.due_reverifications(ctx.session, ctx.now, batch):
+        report.reverifications_overdue += 1
         line = await repository.get(ctx.session, request["line_id"], lock=True)
         if line is None or line["status"] == "cancelled":
             continue
@@ -41,7 +52,6 @@ async def run_due(ctx: RequestContext, *, batch: int = 500) -> TimerReport:
             await holds.place_on_locked(
                 ctx, line, HoldReason.REVERIFICATION, f"re-verification {request['id']} not done in time"
             )
-            report.reverification_holds += 1
 
     cutoff = (ctx.now - timedelta(days=ctx.settings.arrears_hold_after_days)).date()
     for line in await repository.lines_due_arrears_hold(ctx.session, cutoff, batch):

@@ -17,9 +17,12 @@ from mvno_core.kernel.config import Settings
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.db import Database
 from mvno_core.kernel.principal import SYSTEM
+from mvno_core.lines import timers as line_timers
+from mvno_core.lines.timers import TimerReport
 from mvno_core.reservations import service as reservations
 
 log = logging.getLogger(__name__)
+LINE_TIMER_BATCH = 500
 
 
 @dataclass(slots=True)
@@ -28,6 +31,7 @@ class SweepReport:
     audit_linked: int = 0
     idempotency_pruned: int = 0
     errors: list[str] = field(default_factory=list)
+    line_timers: TimerReport = field(default_factory=TimerReport)
 
 
 async def sweep_once(db: Database, clock: Clock, settings: Settings) -> SweepReport:
@@ -44,6 +48,15 @@ async def sweep_once(db: Database, clock: Clock, settings: Settings) -> SweepRep
             expired = await reservations.expire_due(ctx, batch=1000)
         report.reservations_expired += expired
         if expired < 1000:
+            break
+    while True:
+        async with db.transaction() as session:
+            ctx = RequestContext(
+                session=session, principal=SYSTEM, request_id=None, now=clock.now(), settings=settings
+            )
+            done = await line_timers.run_due(ctx, batch=LINE_TIMER_BATCH)
+        report.line_timers.add(done)
+        if done.busiest < LINE_TIMER_BATCH:
             break
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())

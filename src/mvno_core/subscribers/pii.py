@@ -197,3 +197,8 @@ def keyring(settings: Settings) -> KeyRing:
         ring = parse_keyring(_read_file(_key_file(settings.data_dir)))
     _loaded[cache_key] = ring
     return ring
+
+
+def mask_msisdn(msisdn: str) -> str:
+    """``170****4567``: the network code and the last four digits, as 一证通查 shows them."""
+    return f"{msisdn[:3]}****{msisdn[-4:]}"

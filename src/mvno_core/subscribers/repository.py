@@ -77,16 +77,23 @@ async def search(
     return [r._mapping for r in rows]
 
 
-# 一证通查: one statement over the blind index, joined to the MVNOs. ``holders`` is every subscriber
-# record of this person in scope; a later stage adds ``LEFT JOIN lines l ON l.subscriber_id = h.id``
-# (lines by subscriber) to list the lines themselves, while the count stays the row's own counter.
+# 一证通查: one statement over the blind index, joined to the MVNOs and, through ix_lines_subscriber_id,
+# to the live lines of each subscriber record. ``count`` is each record's own live-lines counter (the
+# one the card cap updates); ``lines`` lists them, oldest first.
 IDENTITY_LOOKUP_SQL = """
 WITH holders AS (
     SELECT s.id, s.mvno_id, s.live_lines
     FROM subscribers s
     WHERE s.id_blind_index = :bi AND s.id_type = :id_type{scope}
+), live AS (
+    SELECT l.id, l.msisdn, l.status, l.activated_at, h.mvno_id
+    FROM holders h JOIN lines l ON l.subscriber_id = h.id AND l.status <> 'cancelled'
 )
-SELECT h.mvno_id, m.name AS mvno_name, sum(h.live_lines)::integer AS count
+SELECT h.mvno_id, m.name AS mvno_name, sum(h.live_lines)::integer AS count,
+       coalesce((SELECT json_agg(json_build_object('line_id', v.id, 'msisdn', v.msisdn,
+                                                   'status', v.status, 'activated_at', v.activated_at)
+                                 ORDER BY v.activated_at, v.id)
+                 FROM live v WHERE v.mvno_id = h.mvno_id), '[]') AS lines
 FROM holders h
 JOIN mvnos m ON m.id = h.mvno_id
 GROUP BY h.mvno_id, m.name

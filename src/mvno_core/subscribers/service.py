@@ -31,6 +31,7 @@ from mvno_core.subscribers.lifecycle import (
 from mvno_core.subscribers.schemas import (
     IdentityLookupRead,
     IdentityQuery,
+    LookupLine,
     MvnoCount,
     SubscriberCreate,
     VerificationCreate,
@@ -245,5 +246,16 @@ async def identity_lookup(ctx: RequestContext, query: IdentityQuery) -> Identity
         mvno_id=ctx.principal.mvno_scope(),
     )
     by_mvno = [MvnoCount(mvno_id=r["mvno_id"], mvno_name=r["mvno_name"], count=r["count"]) for r in rows]
+    lines = [
+        LookupLine(
+            line_id=line["line_id"],
+            msisdn_masked=pii.mask_msisdn(line["msisdn"]),
+            mvno_name=r["mvno_name"],
+            status=line["status"],
+            activated_at=line["activated_at"],
+        )
+        for r in rows
+        for line in r["lines"]
+    ]
     await _audit_identity_read(ctx, "identity.looked_up", query, id_number, len(by_mvno))
-    return IdentityLookupRead(total=sum(m.count for m in by_mvno), by_mvno=by_mvno, lines=[])
+    return IdentityLookupRead(total=sum(m.count for m in by_mvno), by_mvno=by_mvno, lines=lines)

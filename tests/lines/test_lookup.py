@@ -22,13 +22,16 @@ async def test_identity_lookup_lists_live_lines_across_mvnos(
     )
     first = (await scene.activate(client, scene.number(400), subscriber_id=mine["id"])).json()
     second = (await scene.activate(client, scene.number(401), subscriber_id=mine["id"])).json()
-    elsewhere = (
-        await other_scene.activate(client, other_scene.number(400), subscriber_id=theirs["id"])
-    ).json()
-    # An ended line is no longer the person's.
+    third = (await scene.activate(client, scene.number(402), subscriber_id=mine["id"])).json()
+    elsewhere = await other_scene.activate(client, other_scene.number(400), subscriber_id=theirs["id"])
+    elsewhere_id = elsewhere.json()["id"]
+    # A suspended line is still the person's; an ended one no longer is.
     await client.post(f"/v1/lines/{second['id']}/disputes", headers=operator)
-    dispute = (await client.get(f"/v1/lines/{second['id']}", headers=operator)).json()
-    assert dispute["status"] == "suspended"
+    dispute = (await client.post(f"/v1/lines/{third['id']}/disputes", headers=operator)).json()
+    resolved = await client.post(
+        f"/v1/disputes/{dispute['id']}/resolve", json={"outcome": "fraudulent"}, headers=operator
+    )
+    assert resolved.status_code == 200
 
     query = {"id_type": "resident_id", "id_number": id_number}
     for caller in (operator, regulator):
@@ -36,9 +39,11 @@ async def test_identity_lookup_lists_live_lines_across_mvnos(
         assert answer["total"] == 3
         assert sorted(m["count"] for m in answer["by_mvno"]) == [1, 2]
         assert {line["line_id"] for line in answer["lines"]} == {first["id"], second["id"], elsewhere_id}
+        statuses = {line["line_id"]: line["status"] for line in answer["lines"]}
+        assert statuses[second["id"]] == "suspended"
         masked = {line["msisdn_masked"] for line in answer["lines"]}
         assert f"{first['msisdn'][:3]}****{first['msisdn'][-4:]}" in masked
-        assert all(first["msisdn"] not in str(line) for line in answer["lines"])
+        assert first["msisdn"] not in str(answer)
 
     partner_view = (await client.post("/v1/identity-lookups", json=query, headers=scene.partner)).json()
     assert partner_view["total"] == 2

@@ -75,6 +75,9 @@ async def _idempotency_key_header(
         str | None,
         Header(
             alias="Idempotency-Key",
+            min_length=1,
+            max_length=idempotency.MAX_KEY_LENGTH,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
             description="Optional, 1–255 characters. Same key + same body → the stored response "
             "(Idempotent-Replayed: true); other body → 422; while the first runs → 409.",
         ),

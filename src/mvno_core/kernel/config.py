@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     run_sweeper_in_server: bool = True
     audit_sequencer_batch: int = Field(default=5000, ge=1)
 
-    # Later lifecycle stages (domain.md marks these M/L, hence settings, not constants).
+    # Later lifecycle stages (regulatory periods that may change, hence settings, not constants).
     quarantine_days: int = 90
     card_limit_per_mvno: int = 5
     reverification_hours: int = 24

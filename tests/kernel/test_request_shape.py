@@ -34,8 +34,7 @@ async def test_unknown_query_parameters_are_422(
     problem = assert_problem(
         await client.request(method, url, headers=operator, json=body), 422, "validation_error"
     )
-    expected = [{"loc": ["query", name], "msg": "Unknown query parameter."} for name in unknown]
-    assert problem["errors"] == expected
+    assert [error["loc"] for error in problem["errors"]] == [["query", name] for name in unknown]
 
 
 async def test_declared_query_parameters_still_work(

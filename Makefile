@@ -35,7 +35,7 @@ check: lint typecheck test
 # schemathesis (--checks all, operator and partner keys) against the real server on a free port over a
 # fresh embedded database; expected 4xx answers are listed, with reasons, in .ci/schemathesis.toml.
 conformance: $(STAMP)
-	.ci/conformance
+	bash .ci/conformance
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
@@ -44,4 +44,4 @@ migrate: $(STAMP)
 	$(BIN)/mvno-core migrate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .schemathesis schemathesis-report

@@ -7,7 +7,9 @@ they exercise real commits (the transaction boundary is part of what is tested).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 import warnings
@@ -48,6 +50,9 @@ def _admin_url() -> str:
     if given:
         return given
     data_dir = Path(tempfile.mkdtemp(prefix="mvno-test-"))
+    # The server deletes its own pg/ folder in an exit hook; this one, registered first, runs after it
+    # (exit hooks run last-in, first-out) and removes the folder around it.
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     return start_embedded(data_dir, delete_on_exit=True)
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import logging
 import signal
+import socket
 import sys
 import warnings
-from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
+import psycopg
+import pydantic
 import typer
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.auth import service as key_service
@@ -24,9 +29,10 @@ from mvno_core.kernel.embedded import resolve_database_url
 from mvno_core.kernel.observability import configure_logging
 from mvno_core.kernel.principal import Role
 from mvno_core.kernel.problems import DomainError, NotFound
-from mvno_core.ops import demo, migrate, sweeper
+from mvno_core.ops import demo, health, migrate, sweeper
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); the fallback it uses is fine.
 warnings.filterwarnings("ignore", module="platformdirs")
@@ -37,9 +43,77 @@ keys_app = typer.Typer(help="API keys (secrets are printed once).", no_args_is_h
 app.add_typer(keys_app, name="keys")
 
 
-def _database(settings: Settings) -> tuple[str, Database]:
-    url = resolve_database_url(settings)
-    return url, Database(url, pool_size=2, max_overflow=0)
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _explain(error: BaseException) -> str | None:
+    """One line for an error of the environment (no database, a bad URL, a bad setting, an unmigrated
+    database) or of the input; None for anything else, which is a bug and keeps its traceback."""
+    if isinstance(error, DomainError):
+        return error.detail
+    if isinstance(error, pydantic.ValidationError):
+        first = error.errors()[0]
+        name = "MVNO_" + "_".join(str(part) for part in first["loc"]).upper()
+        return f"invalid setting {name}: {first['msg']}."
+    if isinstance(error, ArgumentError):
+        return "MVNO_DATABASE_URL is not a database URL (expected postgresql://user:password@host:port/db)."
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(orig, psycopg.errors.UndefinedTable):
+        return "the database is not migrated; run `mvno-core migrate`."
+    if isinstance(orig, psycopg.OperationalError):
+        return (
+            f"cannot reach the database ({type(orig).__name__}); is it running, and is "
+            "MVNO_DATABASE_URL right?"
+        )
+    if isinstance(orig, psycopg.Error):
+        return f"the database refused the command ({type(orig).__name__}, SQLSTATE {orig.sqlstate})."
+    return None
+
+
+def _one_line_errors(command: Callable[P, T]) -> Callable[P, T]:
+    """No CLI path prints a traceback for an operational error: one line on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as error:
+            message = _explain(error)
+            if message is None:
+                raise
+            _fail(message)
+
+    return run
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    try:
+        return resolve_database_url(settings)
+    except Exception as error:  # the wheel's own errors: a locked or damaged data folder, no disk
+        _fail(f"cannot start the embedded PostgreSQL in {settings.data_dir}: {error}")
+
+
+def _migrated_url(settings: Settings) -> str:
+    """The database URL, at the migration head. The embedded database belongs to this installation,
+    so it is migrated on the spot (as ``serve`` does); a database named by MVNO_DATABASE_URL may be
+    shared, so migrating it stays an explicit ``mvno-core migrate``."""
+    url = _database_url(settings)
+    current, head = health.current_revision(url), health.expected_head()
+    if current != head:
+        if settings.database_url:
+            _fail(f"the database is at migration {current or '(none)'}, not {head}; run `mvno-core migrate`.")
+        migrate.upgrade(url)
+    return url
+
+
+def _database(settings: Settings) -> Database:
+    return Database(_migrated_url(settings), pool_size=2, max_overflow=0)
 
 
 def _cli_context(session: AsyncSession, settings: Settings) -> RequestContext:
@@ -50,15 +124,34 @@ def _cli_context(session: AsyncSession, settings: Settings) -> RequestContext:
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
-    """Run a CLI action; a domain error (bad input, unknown id) is one line on stderr and exit code 1."""
+    return asyncio.run(work)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows under a header, each column padded to its widest cell (two spaces between columns)."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (headers, *rows)
+    ]
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything slow starts, so a busy port is said at once, in one
+    line; uvicorn then serves on this very socket (no window for another process to take the port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: a port whose last server just exited (TIME_WAIT) is free to reuse.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        return asyncio.run(work)
-    except DomainError as error:
-        typer.echo(f"error: {error.detail}", err=True)
-        raise typer.Exit(1) from None
-    except OperationalError as error:
-        typer.echo(f"error: cannot use the database ({type(error.orig).__name__}); is it running?", err=True)
-        raise typer.Exit(1) from None
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            _fail(f"port {port} on {host} is already in use; set MVNO_PORT (or --port) to a free port.")
+        _fail(f"cannot listen on {host}:{port}: {error.strerror or error}.")
+    sock.set_inheritable(True)
+    return sock
 
 
 async def _mvno_id(session: AsyncSession, id_or_code: str | None) -> str | None:
@@ -75,14 +168,14 @@ def _print_demo_keys(created: list[demo.DemoKey] | None) -> None:
     if created is None:
         typer.echo("Demo data already present (keys were printed on first start; use `keys create`).")
         return
-    typer.echo("\nDemo data created. API keys (shown once, store them now):")
-    for key in created:
-        scope = f" [{key.mvno_code}]" if key.mvno_code else ""
-        typer.echo(f"  {key.role:<9}{scope:<20} {key.secret}")
+    typer.echo("\n# Demo data created. API keys, shown once: paste these lines into your shell.")
+    for line in demo.export_lines(created):
+        typer.echo(line)
     typer.echo("")
 
 
 @app.command()
+@_one_line_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
@@ -94,18 +187,20 @@ def serve(
     from mvno_core.main import create_app
 
     settings = get_settings()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    listener = _bind(bind_host, bind_port)
     configure_logging(settings.log_level)
-    url = resolve_database_url(settings)
+    url = _database_url(settings)
     migrate.upgrade(url)
     if seed_demo:
         db = Database(url, pool_size=2, max_overflow=0)
         _print_demo_keys(asyncio.run(_seed(db, settings)))
-    bind_host, bind_port = host or settings.host, port or settings.port
     typer.echo(f"Serving on http://{bind_host}:{bind_port}  (OpenAPI docs: /docs)")
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default disposition the process
     # would die on the spot, skipping the exit hook that stops the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(create_app(settings, database_url=url), host=bind_host, port=bind_port, log_config=None)
+    config = uvicorn.Config(create_app(settings, database_url=url), log_config=None)
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 async def _seed(db: Database, settings: Settings) -> list[demo.DemoKey] | None:
@@ -116,29 +211,31 @@ async def _seed(db: Database, settings: Settings) -> list[demo.DemoKey] | None:
 
 
 @app.command("migrate")
+@_one_line_errors
 def migrate_command(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
     """Migrate the database to a revision (default: head)."""
-    url = resolve_database_url(get_settings())
+    url = _database_url(get_settings())
     migrate.upgrade(url, revision)
     typer.echo(f"Database at {revision}.")
 
 
 @app.command("demo")
+@_one_line_errors
 def demo_command() -> None:
     """Seed the demo data now (migrating first) and print its keys."""
     settings = get_settings()
-    url, db = _database(settings)
-    migrate.upgrade(url)
+    db = _database(settings)
     _print_demo_keys(asyncio.run(_seed(db, settings)))
 
 
 @app.command("sweep")
+@_one_line_errors
 def sweep_command() -> None:
     """Run the timers once: reservation expiry, idempotency-key pruning, audit chain linking."""
     settings = get_settings()
-    _, db = _database(settings)
+    db = _database(settings)
 
     async def run() -> sweeper.SweepReport:
         try:
@@ -154,6 +251,7 @@ def sweep_command() -> None:
 
 
 @keys_app.command("create")
+@_one_line_errors
 def keys_create(
     role: Annotated[Role, typer.Option(help="operator | partner | regulator")],
     mvno: Annotated[str | None, typer.Option(help="MVNO id or code (partner keys only)")] = None,
@@ -161,7 +259,7 @@ def keys_create(
 ) -> None:
     """Create a key and print its secret once."""
     settings = get_settings()
-    _, db = _database(settings)
+    db = _database(settings)
 
     async def run() -> tuple[str, str]:
         try:
@@ -179,20 +277,29 @@ def keys_create(
 
 
 @keys_app.command("list")
+@_one_line_errors
 def keys_list() -> None:
     """List keys (never their secrets)."""
     settings = get_settings()
-    _, db = _database(settings)
+    db = _database(settings)
 
     async def run() -> None:
         try:
             async with db.transaction() as session:
-                typer.echo(f"{'ID':<30}  {'ROLE':<9} {'MVNO':<32} {'HINT':<9}  STATE  NAME")
-                for key in await key_service.list_keys(session):
-                    state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-                    typer.echo(
-                        f"{key.id}  {key.role:<9} {key.mvno_id or '-':<32} {key.hint}…  {state}  {key.name}"
-                    )
+                keys = await key_service.list_keys(session)
+            rows = [
+                (
+                    key.id,
+                    key.role,
+                    key.mvno_id or "-",
+                    f"{key.hint}…",
+                    f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active",
+                    key.name,
+                )
+                for key in keys
+            ]
+            for line in table(("ID", "ROLE", "MVNO", "HINT", "STATE", "NAME"), rows):
+                typer.echo(line)
         finally:
             await db.dispose()
 
@@ -200,10 +307,11 @@ def keys_list() -> None:
 
 
 @keys_app.command("revoke")
+@_one_line_errors
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")]) -> None:
     """Revoke a key: it stops working at once."""
     settings = get_settings()
-    _, db = _database(settings)
+    db = _database(settings)
 
     async def run() -> None:
         try:

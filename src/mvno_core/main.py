@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from mvno_core import __version__
 from mvno_core.audit.router import router as audit_router
@@ -22,6 +23,7 @@ from mvno_core.kernel.config import Settings, get_settings
 from mvno_core.kernel.db import Database
 from mvno_core.kernel.observability import Metrics, RequestContextMiddleware
 from mvno_core.kernel.problems import PROBLEM_JSON, install_problem_handlers
+from mvno_core.kernel.request_shape import AllowHeaderMiddleware
 from mvno_core.lines.router import router as lines_router
 from mvno_core.mvnos.router import router as mvnos_router
 from mvno_core.numbers.router import router as numbers_router
@@ -93,7 +95,9 @@ def create_app(
                     await task
             await db.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc assets are served from the pinned fastapi-offline package, not a CDN: /docs
+    # must work on a machine without internet access (and leaks no page views to a third party).
+    app = FastAPIOffline(
         title="mvno-core",
         version=__version__,
         description=DESCRIPTION,
@@ -125,5 +129,6 @@ def create_app(
         events_router,
     ):
         app.include_router(router)
+    app.add_middleware(AllowHeaderMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

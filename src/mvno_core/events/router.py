@@ -8,9 +8,20 @@ from pydantic import BaseModel
 
 from mvno_core.events import service
 from mvno_core.events.types import EVENT_TYPES
-from mvno_core.kernel.pagination import Limit, decode_cursor, encode_cursor
+from mvno_core.kernel.pagination import (
+    CURSOR_MAX_LENGTH,
+    CURSOR_PATTERN,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+)
 from mvno_core.kernel.problems import PROBLEM_RESPONSES, ValidationFailed
 from mvno_core.kernel.routing import ApiRoute, Ctx
+
+CURSOR_QUERY: dict[str, Any] = {"min_length": 1, "max_length": CURSOR_MAX_LENGTH, "pattern": CURSOR_PATTERN}
+# Exactly the lists the handler accepts: known type names, comma-separated.
+_TYPE_NAME = "(" + "|".join(sorted(name.replace(".", r"\.") for name in EVENT_TYPES)) + ")"
+TYPES_PATTERN = f"^{_TYPE_NAME}(,{_TYPE_NAME})*$"
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
@@ -38,11 +49,11 @@ class EventPage(BaseModel):
 @router.get("", summary="Event feed: poll with after=<next_cursor>; never skips a committed event")
 async def list_events(
     ctx: Ctx,
-    after: Annotated[str | None, Query(max_length=512, description="next_cursor of the last page")] = None,
-    cursor: Annotated[
-        str | None, Query(max_length=512, description="Same as after (the generic list parameter)")
+    after: Annotated[str | None, Query(**CURSOR_QUERY, description="next_cursor of the last page")] = None,
+    cursor: Annotated[str | None, Query(**CURSOR_QUERY, description="Same as after")] = None,
+    types: Annotated[
+        str | None, Query(max_length=1000, pattern=TYPES_PATTERN, description="Comma-separated event types")
     ] = None,
-    types: Annotated[str | None, Query(max_length=1000, description="Comma-separated event types")] = None,
     limit: Limit = 50,
 ) -> EventPage:
     if after is not None and cursor is not None and after != cursor:

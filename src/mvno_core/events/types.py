@@ -5,7 +5,7 @@ from __future__ import annotations
 
 EVENT_TYPES: frozenset[str] = frozenset(
     {
-        # contract.md
+        # named by the HTTP contract (docs/api.md lists the ones emitted today)
         "mvno.created",
         "block.allocated",
         "number.reserved",

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -91,6 +92,23 @@ class Metrics:
 access_log = logging.getLogger("mvno_core.access")
 
 
+def _route_template(scope: Scope, match_scope: Scope) -> str:
+    """The route template for labels and logs; ``unmatched`` only when no route has the path.
+
+    FastAPI puts the selected route in the scope for API routes only; the app's own plain routes
+    (``/docs``, ``/openapi.json``) and mounts are found by matching the path again, so they are
+    labelled by their path rather than lumped with 404s."""
+    route = scope.get("route")
+    if getattr(route, "path", None):
+        return str(route.path)  # type: ignore[union-attr]
+    app = scope.get("app")
+    for candidate in getattr(app, "routes", ()):
+        path_format = getattr(candidate, "path_format", None)
+        if path_format and candidate.matches(match_scope)[0] is not Match.NONE:
+            return str(path_format)
+    return "unmatched"
+
+
 class RequestContextMiddleware:
     """Assigns the request id (``X-Request-ID`` if sane, else new), times the request, logs, counts."""
 
@@ -105,6 +123,9 @@ class RequestContextMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        # Matched again after the response if no API route was selected; a mount rewrites root_path.
+        match_scope = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", "")}
+        match_scope["method"] = scope["method"]
         started = time.perf_counter()
         status_holder = {"status": 500}
 
@@ -132,8 +153,7 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _route_template(scope, match_scope)
             status = status_holder["status"]
             self.metrics.requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.latency.labels(scope["method"], template).observe(elapsed)

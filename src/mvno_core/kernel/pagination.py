@@ -16,7 +16,20 @@ from mvno_core.kernel.problems import ValidationFailed
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500).")]
-Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor from next_cursor.")]
+# What ``encode_cursor`` produces: unpadded base64url. Declared so that the schema admits what the decoder
+# reads; a string of this shape that the server never issued (it does not decode to a cursor) is still a
+# 422 ``validation_error``, like any other forged or truncated cursor.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+CURSOR_MAX_LENGTH = 512
+Cursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=CURSOR_MAX_LENGTH,
+        pattern=CURSOR_PATTERN,
+        description="Opaque cursor from next_cursor (a forged or damaged one is a 422).",
+    ),
+]
 
 
 class Page(BaseModel, Generic[T]):

@@ -32,7 +32,7 @@ class ProblemError(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details; clients match on ``code``. Some codes add members (see contract.md)."""
+    """RFC 9457 problem details; clients match on ``code``. Some codes add members (see docs/api.md)."""
 
     type: str
     title: str

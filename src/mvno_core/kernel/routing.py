@@ -21,6 +21,7 @@ from mvno_core.kernel import idempotency
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.principal import Role
 from mvno_core.kernel.problems import Forbidden, PayloadTooLarge
+from mvno_core.kernel.request_shape import reject_unknown_query_params
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that only read (identity lookups, searches); the regulator may call them.
@@ -74,6 +75,9 @@ async def _idempotency_key_header(
         str | None,
         Header(
             alias="Idempotency-Key",
+            min_length=1,
+            max_length=idempotency.MAX_KEY_LENGTH,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
             description="Optional, 1–255 characters. Same key + same body → the stored response "
             "(Idempotent-Replayed: true); other body → 422; while the first runs → 409.",
         ),
@@ -86,6 +90,7 @@ class ApiRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if "POST" in {method.upper() for method in kwargs.get("methods") or ()}:
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), Depends(_idempotency_key_header)]
+        kwargs["dependencies"] = [*(kwargs.get("dependencies") or ()), Depends(reject_unknown_query_params)]
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.kernel.problems import PROBLEM_RESPONSES
@@ -14,6 +14,10 @@ from mvno_core.numbers.grading import Grade
 from mvno_core.numbers.lifecycle import NumberStatus
 from mvno_core.numbers.schemas import NumberChanges, NumberRead
 from mvno_core.reference.types import ProvinceCode, SegmentCode
+
+# Declares what msisdns.normalise accepts (11 digits from 1, optional +86/86, separators) so the schema
+# admits no path the handler refuses.
+MsisdnPath = Annotated[str, Path(pattern=r"^(\+?86)?[ -]?1[0-9]{2}[ -]?[0-9]{4}[ -]?[0-9]{4}$")]
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
@@ -48,12 +52,12 @@ async def search_numbers(
 
 
 @router.get("/{msisdn}", summary="Get one number")
-async def get_number(msisdn: str, ctx: Ctx) -> NumberRead:
+async def get_number(msisdn: MsisdnPath, ctx: Ctx) -> NumberRead:
     return await service.get_visible(ctx, msisdns.normalise(msisdn))
 
 
 @router.get("/{msisdn}/changes", summary="Has the holder changed since a date? (recycled numbers)")
 async def number_changes(
-    msisdn: str, ctx: Ctx, since: Annotated[date, Query(description="YYYY-MM-DD")]
+    msisdn: MsisdnPath, ctx: Ctx, since: Annotated[date, Query(description="YYYY-MM-DD")]
 ) -> NumberChanges:
     return await service.changes_since(ctx, msisdns.normalise(msisdn), since)

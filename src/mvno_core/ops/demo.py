@@ -59,6 +59,23 @@ class DemoKey:
     secret: str
 
 
+def export_lines(created: list[DemoKey]) -> list[str]:
+    """Shell lines that put the demo keys in the variables the README's examples use: paste them once.
+
+    The first partner key is ``PARTNER_KEY``, the next ``PARTNER2_KEY``; a comment names the MVNO."""
+    lines: list[str] = []
+    partners = 0
+    for key in created:
+        if key.role == Role.PARTNER.value:
+            partners += 1
+            variable = "PARTNER_KEY" if partners == 1 else f"PARTNER{partners}_KEY"
+        else:
+            variable = f"{key.role.upper()}_KEY"
+        scope = f"  # {key.mvno_code}" if key.mvno_code else ""
+        lines.append(f"export {variable}={key.secret}{scope}")
+    return lines
+
+
 async def seed(db: Database, settings: Settings) -> list[DemoKey] | None:
     """Create the demo data once; None if it already exists. Returns the keys (shown once)."""
     clock = SystemClock()

@@ -34,6 +34,21 @@ def expected_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config(url="")).get_current_head()
 
 
+def current_revision(url: str) -> str | None:
+    """The revision the database is migrated to; None for a database Alembic never touched."""
+    import psycopg
+    from psycopg import errors
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, connect_timeout=10) as conn:
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except errors.UndefinedTable:
+            return None
+    return str(row[0]) if row else None
+
+
 @router.get("/healthz", summary="Liveness: the process answers")
 async def healthz() -> Health:
     return Health(status="ok")

@@ -1,4 +1,4 @@
-"""Reference data: MVNO number segments (MIIT 2023 table, domain.md **H**) and GB/T 2260 provinces."""
+"""Reference data: MVNO number segments (MIIT 2023 table) and GB/T 2260 provinces."""
 
 from __future__ import annotations
 

@@ -16,11 +16,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.auth import service as key_service
+from mvno_core.events.listener import FeedSequencer
 from mvno_core.kernel.clock import SystemClock
 from mvno_core.kernel.config import Settings, get_settings
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.db import Database
-from mvno_core.kernel.embedded import resolve_database_url
+from mvno_core.kernel.embedded import resolve_database_url, resolve_database_urls
 from mvno_core.kernel.observability import configure_logging
 from mvno_core.kernel.principal import Role
 from mvno_core.kernel.problems import DomainError, NotFound
@@ -95,8 +96,10 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    url = resolve_database_url(settings)
-    migrate.upgrade(url)
+    urls = resolve_database_urls(settings)
+    # Migrate as the owner, then serve as the restricted role (see ops/migrate.py).
+    migrate.upgrade_and_grant(urls)
+    url = urls.app
     if seed_demo:
         db = Database(url, pool_size=2, max_overflow=0)
         _print_demo_keys(asyncio.run(_seed(db, settings)))
@@ -120,8 +123,7 @@ def migrate_command(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
     """Migrate the database to a revision (default: head)."""
-    url = resolve_database_url(get_settings())
-    migrate.upgrade(url, revision)
+    migrate.upgrade_and_grant(resolve_database_urls(get_settings()), revision)
     typer.echo(f"Database at {revision}.")
 
 
@@ -129,19 +131,32 @@ def migrate_command(
 def demo_command() -> None:
     """Seed the demo data now (migrating first) and print its keys."""
     settings = get_settings()
-    url, db = _database(settings)
-    migrate.upgrade(url)
+    migrate.upgrade_and_grant(resolve_database_urls(settings))
+    _, db = _database(settings)
     _print_demo_keys(asyncio.run(_seed(db, settings)))
 
 
 @app.command("sweep")
-def sweep_command() -> None:
-    """Run the timers once: reservation expiry, idempotency-key pruning, audit chain linking."""
+def sweep_command(
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Keep running: the timers every MVNO_SWEEP_INTERVAL_SECONDS and the event feed's "
+            "sequencer, woken by LISTEN/NOTIFY (for servers run with MVNO_RUN_SWEEPER_IN_SERVER=0 "
+            "and MVNO_RUN_FEED_SEQUENCER_IN_SERVER=0).",
+        ),
+    ] = False,
+) -> None:
+    """Run the timers once: reservation expiry, idempotency-key pruning, event positions, audit chain
+    linking and its signed checkpoint."""
     settings = get_settings()
     _, db = _database(settings)
 
     async def run() -> sweeper.SweepReport:
         try:
+            if follow:
+                await _follow(db, settings)
             return await sweeper.sweep_once(db, SystemClock(), settings)
         finally:
             await db.dispose()
@@ -151,6 +166,14 @@ def sweep_command() -> None:
         f"reservations expired: {report.reservations_expired}, audit entries linked: "
         f"{report.audit_linked}, idempotency keys pruned: {report.idempotency_pruned}"
     )
+
+
+async def _follow(db: Database, settings: Settings) -> None:
+    feed = FeedSequencer(
+        db, batch=settings.feed_sequencer_batch, idle_seconds=settings.feed_sequencer_idle_seconds
+    )
+    feed.attach()
+    await asyncio.gather(feed.run(), sweeper.run_forever(db, SystemClock(), settings))
 
 
 @keys_app.command("create")

@@ -168,3 +168,49 @@ async def partner(db: Database, mvno: dict[str, object]) -> dict[str, str]:
 @pytest.fixture
 async def other_mvno(client: httpx.AsyncClient, operator: dict[str, str]) -> dict[str, object]:
     return await factories.create_mvno(client, operator)
+
+
+class Isolated:
+    """A database of its own with its own app, client and signing key, for tests that destroy data
+    (wipe the audit chain, fill the feed with 100k events, dump and restore)."""
+
+    def __init__(self, admin: str, owner: str, app_url: str, key_dir: Path, clock: ShiftableClock) -> None:
+        self.admin = admin
+        self.owner = owner
+        self.app_url = app_url
+        self.key_dir = key_dir
+        self.settings = Settings(
+            database_url=app_url,
+            run_sweeper_in_server=False,
+            db_pool_size=5,
+            db_max_overflow=5,
+            audit_signing_key_file=key_dir / "audit-signing.key",
+        )
+        self.app = create_app(self.settings, clock=clock, run_sweeper=False)
+        self.db: Database = self.app.state.db
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app, raise_app_exceptions=False),
+            base_url="http://testserver",
+            timeout=60,
+        )
+
+    @property
+    def owner_conninfo(self) -> str:
+        return _libpq(self.owner)
+
+    async def operator(self) -> dict[str, str]:
+        return factories.bearer(await factories.create_key(self.db, role="operator"))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self.db.dispose()
+
+
+@pytest.fixture
+async def isolated(admin_url: str, clock: ShiftableClock, tmp_path: Path) -> AsyncIterator[Isolated]:
+    owner, app_url = migrated_database(admin_url, f"mvno_iso_{uuid.uuid4().hex[:8]}")
+    box = Isolated(admin_url, owner, app_url, tmp_path / "keys", clock)
+    try:
+        yield box
+    finally:
+        await box.close()

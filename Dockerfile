@@ -10,11 +10,16 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY src ./src
 COPY migrations ./migrations
 RUN pip install --no-cache-dir --no-deps -e . \
-    && useradd --system --uid 10001 mvno
+    && useradd --system --uid 10001 mvno \
+    && install -d -o mvno -m 0700 /var/lib/mvno
+# The audit signing key (created on first start, mode 0600) and the latest signed checkpoint; mount a
+# volume here (docker-compose.yml does) so they outlive the container and stay out of the database.
+ENV MVNO_DATA_DIR=/var/lib/mvno
 USER mvno
 
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"
-# Migrates to head, then serves. Demo data only when MVNO_DEMO=1 (see docker-compose.yml).
+# Migrates to head as the owner (MVNO_MIGRATION_DATABASE_URL), then serves as MVNO_DATABASE_URL's role.
+# Demo data only when MVNO_DEMO=1 (see docker-compose.yml).
 CMD ["sh", "-c", "mvno-core serve --host 0.0.0.0 --port 8000 $( [ \"${MVNO_DEMO:-0}\" = 1 ] && echo --demo || echo --no-demo )"]

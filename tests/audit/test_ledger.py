@@ -240,3 +240,17 @@ async def test_exhausted_pool_is_503_with_retry_after(database_url: str, operato
         await tiny.state.db.dispose()
     assert_problem(answer, 503, "service_unavailable")
     assert answer.headers["Retry-After"] == "1"
+
+
+async def test_forged_checkpoint_file_raises_the_alarm(isolated: Isolated) -> None:
+    operator = await isolated.operator()
+    await _write_and_verify(isolated, operator, 2)
+    kept = isolated.key_dir / "audit-checkpoint.json"
+    doc = json.loads(kept.read_text())
+    kept.write_text(json.dumps({**doc, "length": doc["length"] - 1}))  # someone shortens the anchor
+    verified = (await isolated.client.get("/v1/audit/verify", headers=operator)).json()
+    assert verified["ok"] is False
+    assert verified["alarms"]
+    assert_problem(
+        await isolated.client.get("/v1/audit/checkpoints/latest", headers=operator), 409, "conflict"
+    )

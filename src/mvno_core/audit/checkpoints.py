@@ -138,7 +138,10 @@ class AuditKeyring:
         """The latest checkpoint kept outside the database (None before the first one)."""
         if not self.checkpoint_file.exists():
             return None
-        checkpoint = Checkpoint.from_json(json.loads(self.checkpoint_file.read_text()))
+        try:
+            checkpoint = Checkpoint.from_json(json.loads(self.checkpoint_file.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{self.checkpoint_file} is not a checkpoint") from exc
         if not self.is_genuine(checkpoint):
             raise ValueError(f"{self.checkpoint_file} does not carry a valid signature of this key")
         return checkpoint

@@ -13,6 +13,7 @@ from mvno_core.audit.checkpoints import Anchor, AuditKeyring
 from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.kernel.problems import (
     PROBLEM_RESPONSES,
+    Conflict,
     Forbidden,
     NotFound,
     ServiceUnavailable,
@@ -66,6 +67,8 @@ class VerificationRead(BaseModel):
     head_hash: str
     full: bool
     checked_against: list[AnchorRead]
+    # What else is wrong, e.g. the checkpoint file kept outside the database fails its signature.
+    alarms: list[str]
 
 
 class CheckpointRead(BaseModel):
@@ -121,7 +124,12 @@ async def latest_checkpoint(ctx: Ctx, request: Request) -> CheckpointRead:
     if ctx.principal.is_partner:
         raise Forbidden("Checkpoints of the platform-wide chain are for the operator and the regulator.")
     keyring: AuditKeyring = request.app.state.audit_keyring
-    latest = keyring.latest()
+    try:
+        latest = keyring.latest()
+    except ValueError as exc:
+        raise Conflict(
+            "The checkpoint kept outside the database is unreadable or not signed by our key."
+        ) from exc
     if latest is None:
         raise NotFound("No checkpoint has been signed yet.")
     return CheckpointRead(
@@ -166,16 +174,23 @@ async def verify_audit(
         await sequencer.link_pending(
             state.db, ctx.settings.audit_sequencer_batch, keyring=keyring, clock=state.clock
         )
-        latest = keyring.latest()
+        alarms: list[str] = []
+        try:
+            latest = keyring.latest()
+        except ValueError:
+            latest = None
+            alarms.append(
+                "The latest checkpoint kept outside the database is unreadable or not signed by our key."
+            )
         since = None if full else keyring.verified()
         anchors = [a for a in (latest.anchor() if latest else None, since) if a is not None]
         if length is not None and head_hash is not None:
             anchors.append(Anchor(length, head_hash))
         result = await service.verify(ctx.session, since=since, anchors=anchors)
-        if result.ok and result.length > 0:
+        if result.ok and not alarms and result.length > 0:
             keyring.keep_verified(Anchor(result.length, result.head_hash))
     return VerificationRead(
-        ok=result.ok,
+        ok=result.ok and not alarms,
         checked=result.checked,
         first_broken_seq=result.first_broken_seq,
         first_missing_seq=result.first_missing_seq,
@@ -184,4 +199,5 @@ async def verify_audit(
         head_hash=result.head_hash,
         full=result.full,
         checked_against=[AnchorRead(length=a.length, head_hash=a.head_hash) for a in result.anchors_checked],
+        alarms=alarms,
     )

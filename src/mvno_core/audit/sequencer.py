@@ -45,7 +45,11 @@ async def link_pending(
     """Link what is committed now, one transaction per batch; stops at the first short batch, so a
     steady stream of new writes cannot keep it going. With a keyring (and clock), then sign and keep a
     checkpoint of the new head."""
-    anchor = latest.anchor() if keyring is not None and (latest := keyring.latest()) else None
+    try:
+        anchor = latest.anchor() if keyring is not None and (latest := keyring.latest()) else None
+    except ValueError:
+        log.error("audit checkpoint file is unreadable or not signed by our key; not linking")
+        return 0
     total = 0
     try:
         while True:

@@ -6,9 +6,9 @@ from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import RowMapping, text
+from sqlalchemy import RowMapping
 
-from mvno_core.audit import sequencer, service
+from mvno_core.audit import service
 from mvno_core.audit.checkpoints import Anchor, AuditKeyring
 from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.kernel.problems import (
@@ -20,9 +20,6 @@ from mvno_core.kernel.problems import (
     ValidationFailed,
 )
 from mvno_core.kernel.routing import ApiRoute, Ctx
-
-# Held (transaction-scoped) by a full verification, so instances never re-walk the chain together.
-FULL_VERIFY_LOCK = (2, 2)
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=ApiRoute, responses=PROBLEM_RESPONSES)
 
@@ -165,32 +162,20 @@ async def verify_audit(
     if lock.locked():
         raise VerifyBusy("A verification is already running; retry shortly.")
     async with lock:
-        if full and not await ctx.session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
-            {"a": FULL_VERIFY_LOCK[0], "b": FULL_VERIFY_LOCK[1]},
-        ):
-            raise VerifyBusy("A full verification is already running elsewhere; retry later.")
-        keyring: AuditKeyring = state.audit_keyring
-        await sequencer.link_pending(
-            state.db, ctx.settings.audit_sequencer_batch, keyring=keyring, clock=state.clock
+        kept = Anchor(length, head_hash) if length is not None and head_hash is not None else None
+        result = await service.verify_anchored(
+            ctx.session,
+            state.db,
+            state.audit_keyring,
+            state.clock,
+            full=full,
+            kept=kept,
+            batch=ctx.settings.audit_sequencer_batch,
         )
-        alarms: list[str] = []
-        try:
-            latest = keyring.latest()
-        except ValueError:
-            latest = None
-            alarms.append(
-                "The latest checkpoint kept outside the database is unreadable or not signed by our key."
-            )
-        since = None if full else keyring.verified()
-        anchors = [a for a in (latest.anchor() if latest else None, since) if a is not None]
-        if length is not None and head_hash is not None:
-            anchors.append(Anchor(length, head_hash))
-        result = await service.verify(ctx.session, since=since, anchors=anchors)
-        if result.ok and not alarms and result.length > 0:
-            keyring.keep_verified(Anchor(result.length, result.head_hash))
+        if result is None:
+            raise VerifyBusy("A full verification is already running elsewhere; retry later.")
     return VerificationRead(
-        ok=result.ok and not alarms,
+        ok=result.ok,
         checked=result.checked,
         first_broken_seq=result.first_broken_seq,
         first_missing_seq=result.first_missing_seq,
@@ -199,5 +184,5 @@ async def verify_audit(
         head_hash=result.head_hash,
         full=result.full,
         checked_against=[AnchorRead(length=a.length, head_hash=a.head_hash) for a in result.anchors_checked],
-        alarms=alarms,
+        alarms=result.alarms,
     )

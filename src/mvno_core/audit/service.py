@@ -9,9 +9,11 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.audit import sequencer
-from mvno_core.audit.checkpoints import Anchor
+from mvno_core.audit.checkpoints import Anchor, AuditKeyring
 from mvno_core.audit.hashing import GENESIS_HASH, chain_hash, content_hash
+from mvno_core.kernel.clock import Clock
 from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.db import Database
 
 _COLUMNS = (
     "id, recorded_at, actor_key_id, actor_role, actor_mvno_id, action, subject_kind, subject_id, "
@@ -76,6 +78,47 @@ class Verification:
     head_hash: str
     full: bool
     anchors_checked: list[Anchor] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+
+
+# Held (transaction-scoped) by a full verification, so instances never re-walk the chain together.
+FULL_VERIFY_LOCK = (2, 2)
+
+
+async def verify_anchored(
+    session: AsyncSession,
+    db: Database,
+    keyring: AuditKeyring,
+    clock: Clock,
+    *,
+    full: bool,
+    kept: Anchor | None,
+    batch: int,
+) -> Verification | None:
+    """Link what is pending (and sign a checkpoint), then verify: from the last state proven intact
+    unless ``full``, against the latest checkpoint kept outside the database and ``kept`` (one the
+    caller holds). None if ``full`` and a full verification is already running elsewhere."""
+    if full and not await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:a, :b)"), {"a": FULL_VERIFY_LOCK[0], "b": FULL_VERIFY_LOCK[1]}
+    ):
+        return None
+    await sequencer.link_pending(db, batch, keyring=keyring, clock=clock)
+    alarms: list[str] = []
+    try:
+        latest = keyring.latest()
+    except ValueError:
+        latest = None
+        alarms.append(
+            "The latest checkpoint kept outside the database is unreadable or not signed by our key."
+        )
+    since = None if full else keyring.verified()
+    anchors = [a for a in (latest.anchor() if latest else None, since, kept) if a is not None]
+    result = await verify(session, since=since, anchors=anchors)
+    result.alarms = alarms
+    result.ok = result.ok and not alarms
+    if result.ok and result.length > 0:
+        keyring.keep_verified(Anchor(result.length, result.head_hash))
+    return result
 
 
 async def verify(

@@ -25,6 +25,34 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# The feed sequencer's whole run in one call (one round trip, in autocommit): take the lock, then number
+# what is committed. A VOLATILE function's statements each take a fresh snapshot, so the UPDATE sees
+# every commit that happened before the lock was granted. Runs with the caller's privileges (the
+# service role may UPDATE only ``events.position``). NULL: another sequencer holds the lock.
+POSITION_FUNCTION = """
+CREATE FUNCTION events_position_pending(batch integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    positioned integer;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(2, 1) THEN
+        RETURN NULL;
+    END IF;
+    WITH head AS (
+        SELECT coalesce(max(position), 0) AS last FROM events WHERE position IS NOT NULL
+    ), pending AS (
+        SELECT id, row_number() OVER (ORDER BY seq) AS n
+        FROM (SELECT id, seq FROM events WHERE position IS NULL ORDER BY seq LIMIT batch) AS p
+    )
+    UPDATE events e SET position = head.last + pending.n
+    FROM head, pending WHERE e.id = pending.id;
+    GET DIAGNOSTICS positioned = ROW_COUNT;
+    RETURN positioned;
+END
+$$
+"""
+
+
 def upgrade() -> None:
     op.add_column("events", sa.Column("position", sa.BigInteger(), nullable=True))
     op.execute(
@@ -43,6 +71,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("position IS NULL"),
     )
+    op.execute(POSITION_FUNCTION)
     op.create_table(
         "audit_checkpoints",
         sa.Column("length", sa.BigInteger(), nullable=False),
@@ -56,6 +85,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_checkpoints")
+    op.execute("DROP FUNCTION events_position_pending(integer)")
     op.drop_index("ix_events_unpositioned", table_name="events", postgresql_where=sa.text("position IS NULL"))
     op.drop_index("ix_events_mvno_feed", table_name="events")
     op.drop_constraint(op.f("uq_events_position"), "events", type_="unique")

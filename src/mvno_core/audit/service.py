@@ -98,6 +98,9 @@ async def verify_anchored(
     """Link what is pending (and sign a checkpoint), then verify: from the last state proven intact
     unless ``full``, against the latest checkpoint kept outside the database and ``kept`` (one the
     caller holds). None if ``full`` and a full verification is already running elsewhere."""
+    # The request's own transaction waits while linking runs on other connections, and a full walk
+    # can take minutes: the idle-in-transaction timeout must not end it meanwhile.
+    await session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
     if full and not await session.scalar(
         text("SELECT pg_try_advisory_xact_lock(:a, :b)"), {"a": FULL_VERIFY_LOCK[0], "b": FULL_VERIFY_LOCK[1]}
     ):

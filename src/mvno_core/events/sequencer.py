@@ -7,53 +7,41 @@ later run, above everything served so far: the feed serves positioned rows only,
 visible batch by batch in increasing order, so a consumer can never move its cursor past an event that
 will still appear. Positions are plain data, so a cursor survives a dump and restore or a new primary,
 and no open transaction anywhere holds the feed back.
+
+The run is the SQL function ``events_position_pending`` (migration ``0003_ledger``), called in
+autocommit: one round trip, so it stays prompt when the server is busy (each await of a busy event loop
+waits behind every request in flight).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mvno_core.kernel.db import Database
 
-FEED_SEQUENCER_LOCK = (2, 1)
+FEED_SEQUENCER_LOCK = (2, 1)  # taken inside events_position_pending
 
-_POSITION_BATCH = text(
-    """
-    WITH head AS (
-        SELECT coalesce(max(position), 0) AS last FROM events WHERE position IS NOT NULL
-    ), pending AS (
-        SELECT id, row_number() OVER (ORDER BY seq) AS n
-        FROM (SELECT id, seq FROM events WHERE position IS NULL ORDER BY seq LIMIT :batch) AS p
-    )
-    UPDATE events e SET position = head.last + pending.n
-    FROM head, pending WHERE e.id = pending.id
-    """
-)
+_POSITION_BATCH = text("SELECT events_position_pending(:batch)")
 
 
-async def position_batch(session: AsyncSession, batch: int) -> int | None:
-    """Position up to ``batch`` events in the caller's transaction: how many, or None when another
+async def position_batch(conn: AsyncConnection, batch: int) -> int | None:
+    """Position up to ``batch`` events (``conn`` in autocommit): how many, or None when another
     sequencer holds the lock (the caller retries shortly, so a wake-up is never lost)."""
-    got_lock = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
-        {"a": FEED_SEQUENCER_LOCK[0], "b": FEED_SEQUENCER_LOCK[1]},
-    )
-    if not got_lock:
-        return None
-    result = await session.execute(_POSITION_BATCH, {"batch": batch})
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    positioned = await conn.scalar(_POSITION_BATCH, {"batch": batch})
+    return None if positioned is None else int(positioned)
 
 
 async def position_pending(db: Database, batch: int) -> int | None:
     """Position what is committed now, one transaction per batch (each commit makes its batch visible
     to the feed). Stops at the first short batch; None if another sequencer was busy at the start."""
     total = 0
-    while True:
-        async with db.transaction() as session:
-            positioned = await position_batch(session, batch)
-        if positioned is None:
-            return None if total == 0 else total
-        total += positioned
-        if positioned < batch:
-            return total
+    async with db.engine.connect() as raw:
+        conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+        while True:
+            positioned = await position_batch(conn, batch)
+            if positioned is None:
+                return None if total == 0 else total
+            total += positioned
+            if positioned < batch:
+                return total

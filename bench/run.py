@@ -4,7 +4,9 @@ numbers shared by two MVNOs, the bench MVNO's matured (its lowest numbers taken)
 Usage (from the repository root)::
 
     python -m bench.run [--blocks-for-search 100] [--alloc-rounds 20] [--search-rounds 50]
-                        [--subscribers 1000000 [--lookup-rounds 2000]]
+                        [--subscribers 1000000 [--lookup-rounds 2000]] [--ledger]
+
+``--ledger`` adds audit verification at 1M audit rows and event-feed lag under load (bench/ledger.py).
 
 Uses MVNO_DATABASE_URL's server if set (database ``mvno_bench`` is dropped and recreated there), else a
 throw-away embedded PostgreSQL. See bench/README.md for what is measured and how to read it.
@@ -25,6 +27,7 @@ import httpx
 
 from bench import database as db
 from bench.identity import phase_identity_lookups
+from bench.ledger import phase_feed_lag, phase_verify
 from bench.phases import (
     Session,
     create_mvno,
@@ -82,6 +85,18 @@ def parse_args() -> argparse.Namespace:
         default=2000,
         metavar="N",
         help="timed identity look-ups per method in that phase (default 2000)",
+    )
+    parser.add_argument(
+        "--ledger",
+        action="store_true",
+        help="also run the ledger phase: audit verify at --ledger-audit-rows rows, event-feed lag under load",
+    )
+    parser.add_argument(
+        "--ledger-audit-rows",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="audit rows written for the ledger phase (default 1,000,000)",
     )
     args = parser.parse_args()
     if args.subscribers < 0:
@@ -157,6 +172,9 @@ def main() -> None:
                         bench_mvno_id=mvno_id,
                         other_mvno_id=other_mvno_id,
                     )
+                if args.ledger:
+                    results["feed_lag"] = phase_feed_lag(database.url, s.base_url, s.headers, s.mvno_id)
+                    results["audit_verify"] = phase_verify(conn, client, args.ledger_audit_rows)
         results["index_scans"] = phase_index_usage(conn)
         results["explain"] = phase_explain(conn)
         results["partner_explain"] = phase_partner_explain(conn, mvno_id)

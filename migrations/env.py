@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, pool
 
 from mvno_core.kernel.config import get_settings
 from mvno_core.kernel.db import normalise_url
-from mvno_core.kernel.embedded import resolve_database_url
+from mvno_core.kernel.embedded import resolve_database_urls
 from mvno_core.models import metadata
 
 config = context.config
@@ -19,7 +19,8 @@ if config.config_file_name is not None and not config.attributes.get("skip_loggi
 
 
 def database_url() -> str:
-    url = config.attributes.get("url") or resolve_database_url(get_settings())
+    # Migrations run as the owner (MVNO_MIGRATION_DATABASE_URL), never as the service's role.
+    url = config.attributes.get("url") or resolve_database_urls(get_settings()).owner
     return normalise_url(url)
 
 

@@ -3,8 +3,8 @@
 One live line per number, and ICCID / IMSI unique among live lines, are partial unique indexes. Every
 child row carries its line's ``msisdn`` (numbers and lines can later be distributed by it).
 
-Revision ID: 0005_lines
-Revises: 0004_subscribers
+Revision ID: 0006_lines
+Revises: 0005_ledger
 Create Date: 2026-11-29 12:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_lines"
-down_revision: str | None = "0004_subscribers"
+revision: str = "0006_lines"
+down_revision: str | None = "0005_ledger"
 branch_labels = None
 depends_on = None
 

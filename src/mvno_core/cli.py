@@ -21,11 +21,12 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.auth import service as key_service
+from mvno_core.events.listener import FeedSequencer
 from mvno_core.kernel.clock import SystemClock
 from mvno_core.kernel.config import Settings, get_settings
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.db import Database
-from mvno_core.kernel.embedded import resolve_database_url
+from mvno_core.kernel.embedded import DatabaseUrls, resolve_database_urls
 from mvno_core.kernel.observability import configure_logging
 from mvno_core.kernel.principal import Role
 from mvno_core.kernel.problems import DomainError, NotFound
@@ -90,11 +91,11 @@ def _one_line_errors(command: Callable[P, T]) -> Callable[P, T]:
     return run
 
 
-def _database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
+def _database_urls(settings: Settings) -> DatabaseUrls:
+    """The service's and the owner's URLs (starting the embedded server, with both roles, if no URL is
+    configured)."""
     try:
-        return resolve_database_url(settings)
+        return resolve_database_urls(settings)
     except Exception as error:  # the wheel's own errors: a locked or damaged data folder, no disk
         _fail(f"cannot start the embedded PostgreSQL in {settings.data_dir}: {error}")
 
@@ -103,13 +104,13 @@ def _migrated_url(settings: Settings) -> str:
     """The database URL, at the migration head. The embedded database belongs to this installation,
     so it is migrated on the spot (as ``serve`` does); a database named by MVNO_DATABASE_URL may be
     shared, so migrating it stays an explicit ``mvno-core migrate``."""
-    url = _database_url(settings)
-    current, head = health.current_revision(url), health.expected_head()
+    urls = _database_urls(settings)
+    current, head = health.current_revision(urls.app), health.expected_head()
     if current != head:
         if settings.database_url:
             _fail(f"the database is at migration {current or '(none)'}, not {head}; run `mvno-core migrate`.")
-        migrate.upgrade(url)
-    return url
+        migrate.upgrade_and_grant(urls)
+    return urls.app
 
 
 def _database(settings: Settings) -> Database:
@@ -190,8 +191,10 @@ def serve(
     bind_host, bind_port = host or settings.host, port or settings.port
     listener = _bind(bind_host, bind_port)
     configure_logging(settings.log_level)
-    url = _database_url(settings)
-    migrate.upgrade(url)
+    urls = _database_urls(settings)
+    # Migrate as the owner, then serve as the restricted role (see ops/migrate.py).
+    migrate.upgrade_and_grant(urls)
+    url = urls.app
     if seed_demo:
         db = Database(url, pool_size=2, max_overflow=0)
         _print_demo_keys(asyncio.run(_seed(db, settings)))
@@ -216,8 +219,7 @@ def migrate_command(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
     """Migrate the database to a revision (default: head)."""
-    url = _database_url(get_settings())
-    migrate.upgrade(url, revision)
+    migrate.upgrade_and_grant(_database_urls(get_settings()), revision)
     typer.echo(f"Database at {revision}.")
 
 
@@ -232,13 +234,26 @@ def demo_command() -> None:
 
 @app.command("sweep")
 @_one_line_errors
-def sweep_command() -> None:
-    """Run the timers once: reservation expiry, idempotency-key pruning, audit chain linking."""
+def sweep_command(
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Keep running: the timers every MVNO_SWEEP_INTERVAL_SECONDS and the event feed's "
+            "sequencer, woken by LISTEN/NOTIFY (for servers run with MVNO_RUN_SWEEPER_IN_SERVER=0 "
+            "and MVNO_RUN_FEED_SEQUENCER_IN_SERVER=0).",
+        ),
+    ] = False,
+) -> None:
+    """Run the timers once: reservation expiry, idempotency-key pruning, event positions, audit chain
+    linking and its signed checkpoint."""
     settings = get_settings()
     db = _database(settings)
 
     async def run() -> sweeper.SweepReport:
         try:
+            if follow:
+                await _follow(db, settings)
             return await sweeper.sweep_once(db, SystemClock(), settings)
         finally:
             await db.dispose()
@@ -248,6 +263,14 @@ def sweep_command() -> None:
         f"reservations expired: {report.reservations_expired}, audit entries linked: "
         f"{report.audit_linked}, idempotency keys pruned: {report.idempotency_pruned}"
     )
+
+
+async def _follow(db: Database, settings: Settings) -> None:
+    feed = FeedSequencer(
+        db, batch=settings.feed_sequencer_batch, idle_seconds=settings.feed_sequencer_idle_seconds
+    )
+    feed.attach()
+    await asyncio.gather(feed.run(), sweeper.run_forever(db, SystemClock(), settings))
 
 
 @keys_app.command("create")

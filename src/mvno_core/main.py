@@ -13,10 +13,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from mvno_core import __version__
+from mvno_core.audit.checkpoints import AuditKeyring
 from mvno_core.audit.router import router as audit_router
 from mvno_core.auth.router import router as api_keys_router
 from mvno_core.auth.service import authenticate, principals
 from mvno_core.blocks.router import router as blocks_router
+from mvno_core.events.listener import FeedSequencer
 from mvno_core.events.router import router as events_router
 from mvno_core.kernel.clock import Clock, SystemClock
 from mvno_core.kernel.config import Settings, get_settings
@@ -76,20 +78,32 @@ def create_app(
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         idle_in_transaction_ms=settings.db_idle_in_transaction_ms,
+        pool_timeout=settings.db_pool_timeout_seconds,
     )
     clock = clock or SystemClock()
     # Fail at start, not at the first registration, if the PII keys are missing or malformed (and
     # create the data folder's key file on first start).
     pii.keyring(settings)
     sweep_in_server = settings.run_sweeper_in_server if run_sweeper is None else run_sweeper
+    keyring = AuditKeyring(settings.signing_key_path())
+    feed = FeedSequencer(
+        db, batch=settings.feed_sequencer_batch, idle_seconds=settings.feed_sequencer_idle_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(sweeper.run_forever(db, clock, settings)) if sweep_in_server else None
+        tasks: list[asyncio.Task[None]] = []
+        if settings.run_feed_sequencer_in_server:
+            # One dedicated LISTEN connection; this process's own commits wake it without a NOTIFY.
+            feed.attach()
+            tasks.append(asyncio.create_task(feed.run()))
+        if sweep_in_server:
+            tasks.append(asyncio.create_task(sweeper.run_forever(db, clock, settings, keyring=keyring)))
         try:
             yield
         finally:
-            if task is not None:
+            feed.detach()
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -110,6 +124,8 @@ def create_app(
     principals.ttl = settings.auth_cache_seconds
     app.state.metrics = Metrics()
     app.state.verify_lock = asyncio.Lock()
+    app.state.audit_keyring = keyring
+    app.state.feed_sequencer = feed
     app.state.migration_head = health.expected_head()
 
     install_problem_handlers(app)

@@ -1,6 +1,6 @@
 """Every table, imported in one place so Alembic sees the whole metadata."""
 
-from mvno_core.audit.models import AuditEntry
+from mvno_core.audit.models import AuditCheckpoint, AuditEntry
 from mvno_core.auth.models import ApiKey
 from mvno_core.blocks.models import Block
 from mvno_core.events.models import Event
@@ -17,6 +17,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "AuditCheckpoint",
     "AuditEntry",
     "Block",
     "Dispute",

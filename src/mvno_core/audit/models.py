@@ -40,3 +40,17 @@ class AuditEntry(Base):
     chain_pos: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     chain_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed ``(length, head hash, time)`` of the chain. The key is outside the database, and the
+    latest checkpoint is also kept outside (``audit/checkpoints.py``), so a truncated tail, a wiped table
+    or a re-linked chain cannot pass verification."""
+
+    __tablename__ = "audit_checkpoints"
+
+    length: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[str] = mapped_column(Text)

@@ -9,18 +9,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mvno_core.kernel.db import Base
 
-# The writing transaction's id. The feed orders by (txid, seq) and serves only rows whose transaction is
-# older than every transaction still running, so a late commit can never appear behind a served cursor.
-CURRENT_TXID = text("(pg_current_xact_id()::text)::bigint")
-
 
 class Event(Base):
-    """Outbox of domain events, written in the same transaction as the change it reports."""
+    """Outbox of domain events, written in the same transaction as the change it reports.
+
+    ``position`` is NULL when written; the feed sequencer (``events/sequencer.py``) gives committed rows
+    gap-free positions in the order they became visible. The feed serves positioned rows only, so its
+    cursor is data that travels with the rows (dump and restore, a new primary).
+    """
 
     __tablename__ = "events"
     __table_args__ = (
-        Index("ix_events_feed", "txid", "seq"),
-        Index("ix_events_mvno_feed", "mvno_id", "txid", "seq"),
+        Index("ix_events_mvno_feed", "mvno_id", "position"),
+        Index("ix_events_unpositioned", "seq", postgresql_where=text("position IS NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -30,5 +31,6 @@ class Event(Base):
     subject_kind: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    txid: Mapped[int] = mapped_column(BigInteger, server_default=CURRENT_TXID)
+    # Insertion order; only breaks ties among rows that become visible to the same sequencer run.
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False), unique=True)
+    position: Mapped[int | None] = mapped_column(BigInteger, unique=True)

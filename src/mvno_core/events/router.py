@@ -42,7 +42,8 @@ class EventRead(BaseModel):
 
 class EventPage(BaseModel):
     items: list[EventRead]
-    # Always set: poll again with it. Unchanged when nothing new has been committed.
+    # Always set: poll again with it. Moves past everything the poll scanned, matching or not; unchanged
+    # only when nothing new has been positioned.
     next_cursor: str
 
 
@@ -59,8 +60,11 @@ async def list_events(
     if after is not None and cursor is not None and after != cursor:
         raise ValidationFailed("Give after or cursor, not both.", loc=("query", "after"))
     given, loc = (after, ("query", "after")) if after is not None else (cursor, ("query", "cursor"))
-    position = decode_cursor(given, int, int, loc=loc) or (0, 0)
-    if not all(0 <= value < 2**63 for value in position):
+    # The cursor is a feed position (data that travels with the rows). A cursor of the earlier
+    # transaction-id feed has two numbers and is refused as malformed: it cannot be mapped.
+    decoded = decode_cursor(given, int, loc=loc)
+    position = decoded[0] if decoded else 0
+    if not 0 <= position < 2**63:
         raise ValidationFailed("Malformed cursor.", loc=loc)
     wanted = [t.strip() for t in types.split(",") if t.strip()] if types is not None else None
     if wanted == []:
@@ -68,7 +72,9 @@ async def list_events(
     unknown = sorted(set(wanted or ()) - EVENT_TYPES)
     if unknown:
         raise ValidationFailed(f"Unknown event types: {', '.join(unknown)}.", loc=("query", "types"))
-    rows = await service.feed(ctx, after=(position[0], position[1]), types=wanted, limit=limit)
+    page = await service.feed(
+        ctx, after=position, types=wanted, limit=limit, scan_window=ctx.settings.feed_scan_window
+    )
     items = [
         EventRead(
             id=r["id"],
@@ -78,7 +84,6 @@ async def list_events(
             subject=EventSubject(kind=r["subject_kind"], id=r["subject_id"]),
             data=r["data"],
         )
-        for r in rows
+        for r in page.rows
     ]
-    last = (rows[-1]["txid"], rows[-1]["seq"]) if rows else position
-    return EventPage(items=items, next_cursor=encode_cursor(*last))
+    return EventPage(items=items, next_cursor=encode_cursor(page.next_position))

@@ -12,14 +12,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MVNO_", env_file=".env", extra="ignore")
 
-    # No URL means: start the embedded PostgreSQL server kept in ``data_dir``.
+    # No URL means: start the embedded PostgreSQL server kept in ``data_dir`` (it sets up both roles).
+    # The service's URL: a role that owns nothing and may not update or delete audit rows, truncate, or
+    # disable triggers (``ops/migrate.py`` grants it what it needs after each migration).
     database_url: str | None = None
+    # The owner's URL, used only to migrate and grant. Unset: migrations use ``database_url`` (one role
+    # for everything, which leaves the audit trail's protection to the trigger alone).
+    migration_database_url: str | None = None
+    # The restricted role the embedded server creates for the service.
+    app_role: str = "mvno_app"
     data_dir: Path = Path(".data")
     database_name: str = "mvno"
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=30, ge=0)
     # Ends sessions left idle inside a transaction (they would stall the event feed and hold locks).
     db_idle_in_transaction_ms: int = Field(default=60_000, ge=1000)
+    # How long a request waits for a pooled connection before it is answered 503 + Retry-After.
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -42,6 +51,17 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     run_sweeper_in_server: bool = True
     audit_sequencer_batch: int = Field(default=5000, ge=1)
+    # Ed25519 key that signs audit checkpoints; kept outside the database (default: data_dir, mode
+    # 0600, created on first use). The latest checkpoint is kept next to it.
+    audit_signing_key_file: Path | None = None
+
+    # Feed sequencer: run in the server (woken after commits and by NOTIFY), batch size, and the idle
+    # fallback interval when nothing wakes it.
+    run_feed_sequencer_in_server: bool = True
+    feed_sequencer_batch: int = Field(default=5000, ge=1)
+    feed_sequencer_idle_seconds: float = Field(default=1.0, gt=0)
+    # The most positions one feed poll scans, so a filtered poll is bounded and still moves on.
+    feed_scan_window: int = Field(default=10_000, ge=1)
 
     # Lifecycle periods and limits (domain.md marks several M/L, hence settings, not constants).
     quarantine_days: int = Field(default=90, ge=1)
@@ -51,6 +71,9 @@ class Settings(BaseSettings):
     # Telecom Regulations: suspend 30 days after a bill is overdue; terminate 60 days after suspension.
     arrears_hold_after_days: int = Field(default=30, ge=1)
     arrears_termination_after_days: int = Field(default=60, ge=1)
+
+    def signing_key_path(self) -> Path:
+        return self.audit_signing_key_file or self.data_dir / "audit-signing.key"
 
 
 @lru_cache

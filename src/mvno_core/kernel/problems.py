@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mvno_core.kernel.config import get_settings
@@ -311,6 +312,15 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return render(request, ServiceUnavailable("The database could not complete the request."))
 
 
+async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+    # Every pooled connection is busy: the service is overloaded, not broken. Not a DBAPIError (the
+    # database was never asked), so without this handler it fell through to the catch-all 500.
+    log.warning("database pool exhausted", extra={"request_id": request_id_of(request)})
+    response = render(request, ServiceUnavailable("The service is busy; retry the request."))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def _sqlstate(exc: DBAPIError) -> str:
     return str(getattr(exc.orig, "sqlstate", "") or "")
 
@@ -352,4 +362,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeoutError, _pool_exhausted)
     app.add_exception_handler(Exception, _unexpected)

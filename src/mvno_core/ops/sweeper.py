@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass, field
 
 from mvno_core.audit import sequencer
+from mvno_core.audit.checkpoints import AuditKeyring
+from mvno_core.events import sequencer as feed_sequencer
 from mvno_core.kernel import idempotency
 from mvno_core.kernel.clock import Clock
 from mvno_core.kernel.config import Settings
@@ -29,13 +31,17 @@ LINE_TIMER_BATCH = 500
 class SweepReport:
     reservations_expired: int = 0
     audit_linked: int = 0
+    events_positioned: int = 0
     idempotency_pruned: int = 0
     errors: list[str] = field(default_factory=list)
     line_timers: TimerReport = field(default_factory=TimerReport)
 
 
-async def sweep_once(db: Database, clock: Clock, settings: Settings) -> SweepReport:
+async def sweep_once(
+    db: Database, clock: Clock, settings: Settings, *, keyring: AuditKeyring | None = None
+) -> SweepReport:
     report = SweepReport()
+    keyring = keyring or AuditKeyring(settings.signing_key_path())
     while True:
         async with db.transaction() as session:
             ctx = RequestContext(
@@ -60,16 +66,24 @@ async def sweep_once(db: Database, clock: Clock, settings: Settings) -> SweepRep
             break
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())
-    # Sequencing last, so the audit rows written above are linked in the same sweep.
-    report.audit_linked = await sequencer.link_pending(db, settings.audit_sequencer_batch)
+    # Sequencing last, so the audit rows and events written above are linked and positioned in the
+    # same sweep (the feed's listener usually got there first; this is the fallback). Then a signed
+    # checkpoint of the new chain head.
+    report.events_positioned = await feed_sequencer.position_pending(db, settings.feed_sequencer_batch) or 0
+    report.audit_linked = await sequencer.link_pending(
+        db, settings.audit_sequencer_batch, keyring=keyring, clock=clock
+    )
     return report
 
 
-async def run_forever(db: Database, clock: Clock, settings: Settings) -> None:
+async def run_forever(
+    db: Database, clock: Clock, settings: Settings, *, keyring: AuditKeyring | None = None
+) -> None:
     """The in-server timer loop; an error in one round is logged and the loop goes on."""
+    keyring = keyring or AuditKeyring(settings.signing_key_path())
     while True:
         try:
-            report = await sweep_once(db, clock, settings)
+            report = await sweep_once(db, clock, settings, keyring=keyring)
             if report.reservations_expired or report.audit_linked:
                 log.debug(
                     "sweep",

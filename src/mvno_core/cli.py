@@ -94,6 +94,9 @@ def _one_line_errors(command: Callable[P, T]) -> Callable[P, T]:
 def _database_urls(settings: Settings) -> DatabaseUrls:
     """The service's and the owner's URLs (starting the embedded server, with both roles, if no URL is
     configured)."""
+    if settings.database_url:
+        # A malformed URL raises here; _one_line_errors says which setting is wrong.
+        return resolve_database_urls(settings)
     try:
         return resolve_database_urls(settings)
     except Exception as error:  # the wheel's own errors: a locked or damaged data folder, no disk

@@ -235,7 +235,7 @@ async def test_exhausted_pool_is_503_with_retry_after(database_url: str, operato
             httpx.AsyncClient(transport=transport, base_url="http://testserver") as c,
         ):
             assert held is not None
-            answer = await c.get("/v1/segments", headers=operator)
+            answer = await c.get("/v1/mvnos", headers=operator)  # reads the database
     finally:
         await tiny.state.db.dispose()
     assert_problem(answer, 503, "service_unavailable")

@@ -46,9 +46,10 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture
-def fresh_database(database_url: str) -> str:
-    """An empty database on the test server, never migrated."""
-    admin = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
+def fresh_database(owner_url: str) -> str:
+    """An empty database on the test server, never migrated (created by the owner, used as the owner:
+    a single-role deployment, which the CLI must also handle)."""
+    admin = make_url(owner_url).set(database="postgres").render_as_string(hide_password=False)
     return ensure_database(admin, f"mvno_cli_{uuid.uuid4().hex[:8]}")
 
 

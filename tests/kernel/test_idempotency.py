@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import uuid
+from typing import Any
 
 import httpx
 import psycopg
@@ -155,3 +159,21 @@ async def test_api_key_secret_is_not_stored_for_replay(
     assert stored.fetchone() is None
     # The key itself works and the secret is not stored anywhere in clear.
     assert (await client.get("/v1/segments", headers=factories.bearer(secret))).status_code == 200
+
+
+async def test_stored_fingerprints_are_keyed_with_the_callers_secret(
+    client: httpx.AsyncClient, partner: dict[str, str], raw: Any
+) -> None:
+    """Bodies carry names and ID numbers: a plain hash of one could be reversed by trying every ID. The
+    stored fingerprint is an HMAC under the caller's API key secret, which the database does not hold."""
+    body = factories.subscriber_body()
+    response = await client.post(
+        "/v1/subscribers", json=body, headers={**partner, "Idempotency-Key": "fp-keyed"}
+    )
+    assert response.status_code == 201, response.text
+    stored = raw.execute("SELECT fingerprint FROM idempotency_keys WHERE key = 'fp-keyed'").fetchone()[0]
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    parts = b"".join(part + b"\x00" for part in (b"POST", b"/v1/subscribers", canonical))
+    secret = partner["Authorization"].removeprefix("Bearer ")
+    assert stored == hmac.new(secret.encode(), parts, hashlib.sha256).hexdigest()
+    assert stored != hashlib.sha256(parts).hexdigest()

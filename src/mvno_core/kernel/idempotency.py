@@ -11,6 +11,7 @@ after the cause is fixed must be able to succeed.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,13 +63,19 @@ def validate_key(raw: str) -> str:
     return raw
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """Hash of the request; JSON bodies are canonicalised so key order and whitespace do not matter."""
+def fingerprint(method: str, path: str, body: bytes, *, secret: str) -> str:
+    """Keyed hash of the request; JSON bodies are canonicalised so key order and whitespace do not matter.
+
+    Keyed with the caller's API key secret (HMAC-SHA-256), which the database never holds (it keeps a
+    hash of it): bodies carry names and ID numbers, and a plain hash of a body with an 11-digit-ish
+    unknown can be reversed by trying every value. Scope is (API key, Idempotency-Key), so the same
+    secret always computes both fingerprints being compared.
+    """
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, RecursionError):
         canonical = body  # not JSON (or absurdly nested): the raw bytes are the fingerprint
-    digest = hashlib.sha256()
+    digest = hmac.new(secret.encode(), digestmod=hashlib.sha256)
     for part in (method.encode(), path.encode(), canonical):
         digest.update(part)
         digest.update(b"\x00")

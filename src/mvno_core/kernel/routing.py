@@ -59,6 +59,11 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
     return body
 
 
+def _bearer_secret(request: Request) -> str:
+    """The API key secret the caller authenticated with (authentication has already checked it)."""
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
 def _replay(stored: idempotency.StoredResponse) -> Response:
     headers = dict(stored.headers)
     headers["Idempotent-Replayed"] = "true"
@@ -113,7 +118,9 @@ class ApiRoute(APIRoute):
                         session,
                         api_key_id=principal.key_id,
                         key=idempotency.validate_key(raw_key),
-                        request_fingerprint=idempotency.fingerprint(request.method, request.url.path, body),
+                        request_fingerprint=idempotency.fingerprint(
+                            request.method, request.url.path, body, secret=_bearer_secret(request)
+                        ),
                     )
                     if isinstance(outcome, idempotency.StoredResponse):
                         return _replay(outcome)

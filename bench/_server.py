@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from mvno_core.kernel.config import Settings
 from mvno_core.main import create_app
@@ -19,19 +20,36 @@ from mvno_core.main import create_app
 DATABASE_URL_ENV = "BENCH_DATABASE_URL"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
+KEYS_DIR_ENV = "BENCH_KEYS_DIR"
+
+
+def build() -> FastAPI:
+    """The app, as each worker process builds it (uvicorn's factory)."""
     # The feed sequencer does run (it is part of every write's path to the feed); the audit signing key
-    # lives in a throw-away folder.
-    keys = Path(tempfile.mkdtemp(prefix="mvno-bench-keys-"))
+    # lives in a throw-away folder shared by the workers.
+    keys = Path(os.environ[KEYS_DIR_ENV])
     settings = Settings(
         database_url=os.environ[DATABASE_URL_ENV],
         run_sweeper_in_server=False,
         audit_signing_key_file=keys / "audit-signing.key",
     )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning")
+    return create_app(settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args()
+    os.environ.setdefault(KEYS_DIR_ENV, tempfile.mkdtemp(prefix="mvno-bench-keys-"))
+    uvicorn.run(
+        "bench._server:build",
+        factory=True,
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

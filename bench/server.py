@@ -54,7 +54,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running_server(
-    database_url: str, *, startup_timeout: float = 60.0, checkout: Path | None = None
+    database_url: str, *, startup_timeout: float = 60.0, checkout: Path | None = None, workers: int = 1
 ) -> Iterator[str]:
     """Start the server, wait for ``GET /healthz``, yield its base URL; stop it (by PID) on the way out.
 
@@ -67,7 +67,8 @@ def running_server(
     if checkout is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(checkout / "src"), str(checkout)])
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench._server", "--port", str(port)],
+        [sys.executable, "-m", "bench._server", "--port", str(port)]
+        + (["--workers", str(workers)] if workers > 1 else []),
         cwd=root,
         env=env,
     )

@@ -178,3 +178,13 @@ async def test_metrics_label_docs_and_openapi_by_path(client: httpx.AsyncClient)
     assert 'mvno_http_requests_total{method="GET",route="/docs",status="200"}' in metrics
     assert 'mvno_http_requests_total{method="GET",route="/openapi.json",status="200"}' in metrics
     assert 'mvno_http_requests_total{method="GET",route="unmatched",status="404"}' in metrics
+
+
+async def test_a_literal_path_allows_only_its_own_methods(client: httpx.AsyncClient) -> None:
+    """``/v1/subscribers/search`` is a POST route; the template ``/v1/subscribers/{id}`` (GET) also
+    matches the path, but ``Allow`` names only what the literal route serves."""
+    response = await client.options("/v1/subscribers/search")
+    assert response.status_code == 204
+    assert response.headers["allow"] == "POST, OPTIONS"
+    templated = await client.options("/v1/subscribers/sub_x")
+    assert templated.headers["allow"] == "GET, OPTIONS"

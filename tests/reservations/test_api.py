@@ -409,3 +409,9 @@ async def test_any_number_moves_on_to_the_next_block_when_one_is_full(
     )
     assert response.status_code == 201, response.text
     assert response.json()["msisdn"] == spare["prefix"] + "0000"
+
+
+async def test_an_empty_msisdn_is_a_422_not_a_500(client: httpx.AsyncClient, partner: dict[str, str]) -> None:
+    response = await client.post("/v1/reservations", json={"msisdn": ""}, headers=partner)
+    assert_problem(response, 422, "validation_error")
+    assert response.json()["errors"][0]["loc"] == ["body", "msisdn"]

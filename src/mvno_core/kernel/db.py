@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from psycopg import _queries as psycopg_queries
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -28,6 +29,15 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# psycopg converts each query's placeholders with a regex pass, and caches the result only for queries
+# under 4 KiB with at most 50 parameters (its guard against ever-different ORM batch inserts). Our hot
+# statements are composed CTEs (kernel.statements) of a fixed shape per use case, a few KiB and 50-odd
+# parameters: without this, every activation pays the conversion again. The shapes are few and fixed, so
+# the cache stays small.
+psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = max(psycopg_queries.MAX_CACHED_STATEMENT_LENGTH, 16_384)
+psycopg_queries.MAX_CACHED_STATEMENT_PARAMS = max(psycopg_queries.MAX_CACHED_STATEMENT_PARAMS, 128)
 
 
 class Base(DeclarativeBase):

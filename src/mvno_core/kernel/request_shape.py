@@ -13,6 +13,8 @@ only one of them; the middleware below asks every route instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -62,13 +64,31 @@ def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
     """Every method some route fully matches on this request's path (empty if no route has the path).
 
     Routes are asked per method rather than for their ``methods``: FastAPI nests included routers, and
-    only ``matches`` looks through them."""
+    only ``matches`` looks through them. A path that a route names literally (``/v1/subscribers/search``)
+    is that route's alone, even where a template would also match it (``/v1/subscribers/{id}``): the
+    documented literal paths narrow the answer (FastAPI's nested matches do not tell which matched)."""
     allowed = [
         method
         for method in _METHODS
         if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
     ]
+    literal = _literal_paths(scope["app"]).get(scope["path"])
+    if literal is not None:
+        allowed = [method for method in allowed if method in literal]
     return [*allowed, "OPTIONS"] if allowed else []
+
+
+def _literal_paths(app: Any) -> dict[str, frozenset[str]]:
+    """Documented paths without parameters → their methods (from the app's cached OpenAPI)."""
+    cached: dict[str, frozenset[str]] | None = getattr(app.state, "literal_paths", None)
+    if cached is None:
+        cached = {
+            path: frozenset(method.upper() for method in operations)
+            for path, operations in app.openapi().get("paths", {}).items()
+            if "{" not in path
+        }
+        app.state.literal_paths = cached
+    return cached
 
 
 class AllowHeaderMiddleware:

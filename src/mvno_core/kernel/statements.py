@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import RowMapping, TextClause, text
@@ -42,8 +43,15 @@ def compose(pieces: list[Piece], final: str) -> tuple[TextClause, dict[str, Any]
             if key in params and params[key] != value:
                 raise ValueError(f"statement pieces disagree on parameter {key!r}")
             params[key] = value
-    ctes = ",\n".join(f"{piece.name} AS (\n{piece.sql}\n)" for piece in pieces)
-    return text(f"WITH {ctes}\n{final}"), params
+    ctes = ", ".join(f"{piece.name} AS ({piece.sql})" for piece in pieces)
+    return _clause(f"WITH {ctes} {final}"), params
+
+
+@lru_cache(maxsize=512)
+def _clause(sql: str) -> TextClause:
+    """One ``TextClause`` per statement shape: building one parses its bind names (a regex pass over a
+    few kilobytes), and a use case sends the same shape on every request."""
+    return text(sql)
 
 
 async def run(session: AsyncSession, pieces: list[Piece], final: str) -> RowMapping | None:

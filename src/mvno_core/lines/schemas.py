@@ -155,8 +155,9 @@ def hold_to_read(row: RowMapping | dict[str, Any]) -> HoldRead:
 class AccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    balance_fen: int = Field(ge=0, le=10**12, strict=True)
-    arrears_fen: int = Field(ge=0, le=10**12, strict=True)
+    # Integers in fen; 88.0 is an integer too (JSON Schema says so), 88.5 is refused.
+    balance_fen: int = Field(ge=0, le=10**12)
+    arrears_fen: int = Field(ge=0, le=10**12)
     overdue_since: date | None = Field(
         default=None, description="First day a bill went unpaid; with arrears, 30 days later an arrears hold."
     )

@@ -1,0 +1,352 @@
+"""Activations over HTTP against the same full activation as one SQL statement in pgbench, in one run.
+
+    python -m bench.activations [--seconds 20] [--concurrency 16] [--workers 1 2]
+
+Set-up (fresh database): one MVNO with numbers on segment 165 (CMCC), verified subscribers bulk-inserted
+in SQL (each takes five lines, the card cap), a partner key. Every activation takes a distinct number,
+subscriber slot, ICCID and IMSI, and sends an Idempotency-Key, so the service does all of it: the key's
+lock and lookup, then one statement with every gate, the subscriber's counter, the number's claim, the
+line, the audit entry, the event and the key's record, then COMMIT.
+
+HTTP: ``concurrency`` requests in flight from an async client in this process (the server is its own
+process, with ``--workers`` uvicorn workers; each count is measured in turn) for ``--seconds``.
+
+Raw SQL limit: pgbench, ``concurrency`` clients on 2 threads, for ``--seconds``, each transaction the
+service's own activation statement (composed from the same pieces, the per-request values read from a
+prepared work table by ``nextval``), in autocommit: one round trip. The audit row's content hash is a
+constant there (the service computes it in Python), which only flatters the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import make_url
+from stdnum import luhn
+
+from bench import database as db
+from bench.phases import create_mvno
+from bench.report import section
+from bench.server import running_server
+from bench.stats import Latency
+from mvno_core.kernel.config import Settings
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.idempotency import IdempotencyClaim
+from mvno_core.kernel.principal import Principal, Role
+from mvno_core.kernel.statements import compose
+from mvno_core.lines.activation import activation_pieces
+from mvno_core.lines.repository import ACTIVATION_RESULT
+from mvno_core.lines.schemas import LineCreate
+
+GOAL = 0.5
+SEGMENT, PROVINCE, MNC = "165", "11", "00"
+CONTRACT_END = date(2030, 12, 31)  # sent with every activation, so premium numbers are fine too
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="duration of each measured run")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn worker counts")
+    return parser.parse_args()
+
+
+def iccid(i: int) -> str:
+    body = f"8986{i:014d}"
+    return body + luhn.calc_check_digit(body)
+
+
+def imsi(i: int) -> str:
+    return f"460{MNC}{i:010d}"
+
+
+_SUBSCRIBERS = """
+INSERT INTO subscribers (
+    id, mvno_id, kind, id_type, name_ciphertext, id_number_ciphertext, id_blind_index, name_masked,
+    id_number_masked, real_name_status, verified_at, live_lines, created_at, updated_at, created_by_key_id
+)
+SELECT 'sub_act' || lpad(g::text, 8, '0'), %(mvno)s, 'individual', 'resident_id',
+       '\\x01'::bytea, '\\x01'::bytea, decode(md5('a' || g) || md5('b' || g), 'hex'), '张*',
+       '110***********' || lpad((g %% 10000)::text, 4, '0'), 'verified', now(), 0, now(), now(), 'bench'
+FROM generate_series(0, %(count)s - 1) AS g
+"""
+
+
+def prepare(conn: db.Connection, mvno_id: str, prefixes: list[str], total: int) -> list[dict[str, Any]]:
+    """``total`` work items (number, subscriber slot, ICCID, IMSI), also stored in ``bench_items``."""
+    subscribers = (total + 4) // 5
+    conn.execute(_SUBSCRIBERS, {"mvno": mvno_id, "count": subscribers})
+    numbers = [f"{prefix}{suffix:04d}" for prefix in prefixes for suffix in range(10_000)]
+    items = [
+        {
+            "i": i,
+            "msisdn": numbers[i],
+            "subscriber_id": f"sub_act{i // 5:08d}",
+            "iccid": iccid(i),
+            "imsi": imsi(i),
+        }
+        for i in range(total)
+    ]
+    conn.execute(
+        "CREATE TABLE bench_items "
+        "(i bigint PRIMARY KEY, msisdn text, subscriber_id text, iccid text, imsi text)"
+    )
+    with conn.cursor().copy("COPY bench_items (i, msisdn, subscriber_id, iccid, imsi) FROM STDIN") as copy:
+        for item in items:
+            copy.write_row((item["i"], item["msisdn"], item["subscriber_id"], item["iccid"], item["imsi"]))
+    conn.execute("CREATE SEQUENCE bench_seq MINVALUE 0 START 0")
+    conn.execute("VACUUM ANALYZE")
+    return items
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+
+async def http_run(
+    base_url: str, headers: dict[str, str], items: list[dict[str, Any]], seconds: float, concurrency: int
+) -> tuple[int, float, list[float], dict[str, int]]:
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    queue = iter(items)
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        timeout=60.0,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+    ) as client:
+        await asyncio.gather(*(client.get("/v1/segments") for _ in range(concurrency)))
+
+        async def worker() -> None:
+            for item in queue:
+                if time.perf_counter() >= deadline:
+                    return
+                body = {
+                    "subscriber_id": item["subscriber_id"],
+                    "msisdn": item["msisdn"],
+                    "iccid": item["iccid"],
+                    "imsi": item["imsi"],
+                    "contract_end": CONTRACT_END.isoformat(),
+                }
+                started = time.perf_counter()
+                response = await client.post(
+                    "/v1/lines", json=body, headers={"Idempotency-Key": f"act-{item['i']}"}
+                )
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 201:
+                    code = str(response.json().get("code", response.status_code))
+                    failures[code] = failures.get(code, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies), elapsed, latencies, failures
+
+
+# --- pgbench ---------------------------------------------------------------------------------------
+
+# Per-transaction values, read from the work item the sequence hands out.
+_PER_ITEM = {
+    "msisdn": "(SELECT msisdn FROM item)",
+    "subscriber_id": "(SELECT subscriber_id FROM item)",
+    "iccid": "(SELECT iccid FROM item)",
+    "imsi": "(SELECT imsi FROM item)",
+    "line_id": "('lin_raw' || (SELECT i FROM item))",
+    "journal_a_id": "('aud_raw' || (SELECT i FROM item))",
+    "journal_e_id": "('evt_raw' || (SELECT i FROM item))",
+    "journal_subject_id": "('lin_raw' || (SELECT i FROM item))",
+    "idem_key": "('raw-' || (SELECT i FROM item))",
+}
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, datetime):
+        return "now()"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, bytes):
+        return f"'\\x{value.hex()}'::bytea"
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(_literal(v) for v in value) + "]::text[]"
+    text = str(value)
+    if ":" in text:
+        # pgbench reads ":name" as one of its variables, even inside a string literal (JSON has many).
+        encoded = base64.b64encode(text.encode()).decode()
+        return f"convert_from(decode('{encoded}', 'base64'), 'UTF8')"
+    return "'" + text.replace("'", "''") + "'"
+
+
+def pgbench_script(mvno_id: str, key_id: str, sample: dict[str, Any]) -> str:
+    """The service's activation statement, its values per item or constant, as one pgbench command."""
+    data = LineCreate(
+        subscriber_id=sample["subscriber_id"],
+        msisdn=sample["msisdn"],
+        iccid=sample["iccid"],
+        imsi=sample["imsi"],
+        contract_end=CONTRACT_END,
+    )
+    ctx = RequestContext(
+        session=None,  # type: ignore[arg-type]  # building pieces reads only the caller and the time
+        principal=Principal(key_id=key_id, role=Role.PARTNER, mvno_id=mvno_id),
+        request_id=None,
+        now=datetime.now(UTC),
+        settings=Settings(database_url="postgresql://unused"),
+        idempotency=IdempotencyClaim(api_key_id=key_id, key="raw", fingerprint="f" * 64),
+        method="POST",
+        path="/v1/lines",
+    )
+    pieces = activation_pieces(ctx, data, msisdn=sample["msisdn"], mvno_id=mvno_id, line_id="lin_raw")
+    statement, params = compose(pieces, ACTIVATION_RESULT)
+    sql = str(statement)
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return _PER_ITEM.get(name) or _literal(params[name])
+
+    body = re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", substitute, sql)
+    item = "item AS (SELECT b.* FROM (SELECT nextval('bench_seq') AS i) s JOIN bench_items b USING (i)),"
+    body = body.replace("WITH ", "WITH " + item + "\n", 1)
+    return " ".join(body.split()) + ";\n"
+
+
+def pgbench_run(conninfo: str, script: str, seconds: float, concurrency: int) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="mvno-pgbench-"))
+    try:
+        path = folder / "activation.sql"
+        path.write_text(script)
+        url = make_url(conninfo)
+        command = [
+            shutil.which("pgbench") or "pgbench",
+            "-n",
+            "-c",
+            str(concurrency),
+            "-j",
+            "2",
+            "-T",
+            str(int(seconds)),
+            "-M",
+            "prepared",
+            "-f",
+            str(path),
+            "-r",
+        ]
+        env = {
+            "PGHOST": str(url.query.get("host") or url.host or ""),
+            "PGPORT": str(url.port or 5432),
+            "PGUSER": url.username or "",
+            "PGPASSWORD": url.password or "",
+            "PGDATABASE": url.database or "",
+        }
+        result = subprocess.run(command, capture_output=True, text=True, env={**env, "PATH": "/usr/bin:/bin"})
+        if result.returncode != 0:
+            raise RuntimeError(f"pgbench failed: {result.stderr[-2000:]}")
+        tps = float(re.search(r"tps = ([0-9.]+)", result.stdout).group(1))  # type: ignore[union-attr]
+        latency = float(re.search(r"latency average = ([0-9.]+) ms", result.stdout).group(1))  # type: ignore[union-attr]
+        return {"per_second": tps, "latency_avg_ms": latency}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    args = parse_args()
+    section("Set-up")
+    database = db.prepare_database()
+    print(f"  database: {db.DATABASE_NAME} on {database.where} (fresh, migrated)")
+    per_run = int(2_200 * args.seconds)  # more than the fastest run can take
+    runs = len(args.workers) + 1
+    total = per_run * runs
+    results: dict[str, Any] = {}
+    with db.connect(database.url) as conn:
+        operator = {"Authorization": f"Bearer {db.create_operator_key(conn)}"}
+        with (
+            running_server(database.url) as base_url,
+            httpx.Client(base_url=base_url, headers=operator, timeout=300, trust_env=False) as client,
+        ):
+            mvno_id = create_mvno(client, "act", "Act")
+        blocks = (total + 9_999) // 10_000
+        prefixes = []
+        for n in range(blocks):
+            block = db.RawBlock(
+                prefix=f"{1650000 + n}", segment=SEGMENT, host="CMCC", province=PROVINCE, mvno_id=mvno_id
+            )
+            db.allocate_raw(conn, block)
+            prefixes.append(block.prefix)
+        partner_secret = db.create_partner_key(conn, mvno_id)
+        key_id = str(conn.execute("SELECT id FROM api_keys WHERE mvno_id = %s", (mvno_id,)).fetchone()[0])  # type: ignore[index]
+        items = prepare(conn, mvno_id, prefixes, total)
+        print(
+            f"  {blocks} blocks on {SEGMENT}, {len(items):,} work items, {(total + 4) // 5:,} verified subscribers"
+        )
+        partner = {"Authorization": f"Bearer {partner_secret}"}
+
+        section(f"Activations: {args.seconds:.0f} s each, concurrency {args.concurrency}")
+        # The raw limit runs on the last slice of the work table (the sequence starts there).
+        raw_start = per_run * len(args.workers)
+        conn.execute("SELECT setval('bench_seq', %s, false)", (raw_start,))
+        script = pgbench_script(mvno_id, key_id, items[0])
+        raw = pgbench_run(db.conninfo(database.url), script, args.seconds, args.concurrency)
+        made = conn.execute("SELECT count(*) FROM lines WHERE id LIKE 'lin_raw%%'").fetchone()
+        print(
+            f"  pgbench, one statement:     {raw['per_second']:8.0f}/s  (avg {raw['latency_avg_ms']:.2f} ms; "
+            f"{made[0] if made else 0:,} lines)"
+        )
+        results["raw"] = raw
+        for n, workers in enumerate(args.workers):
+            with running_server(database.url, workers=workers) as url:
+                count, elapsed, latencies, failures = asyncio.run(
+                    http_run(
+                        url, partner, items[n * per_run : (n + 1) * per_run], args.seconds, args.concurrency
+                    )
+                )
+            rate = (count - sum(failures.values())) / elapsed
+            summary = Latency.of(latencies)
+            ordered = sorted(latencies)
+            p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+            results[f"http_{workers}"] = {
+                "workers": workers,
+                "per_second": round(rate),
+                "p50_ms": round(summary.median_ms, 2),
+                "p99_ms": round(p99, 2),
+                "failures": failures,
+            }
+            print(
+                f"  HTTP, {workers} worker(s):        {rate:8.0f}/s  p50 {summary.median_ms:6.2f} ms  "
+                f"p99 {p99:6.2f} ms  failures {failures or 0}"
+            )
+
+    section("Summary")
+    print(f"  {'measure':<34} {'service':>9} {'raw SQL':>9} {'ratio':>7} {'goal':>6}")
+    for key, value in results.items():
+        if key == "raw":
+            continue
+        ratio = value["per_second"] / raw["per_second"]
+        print(
+            f"  activations/s, {value['workers']} worker(s){'':<14} {value['per_second']:9.0f} "
+            f"{raw['per_second']:9.0f} {ratio:7.0%} {GOAL:6.0%}"
+        )
+    print(json.dumps({"activations": results}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

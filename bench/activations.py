@@ -295,9 +295,8 @@ def main() -> None:
         partner_secret = db.create_partner_key(conn, mvno_id)
         key_id = str(conn.execute("SELECT id FROM api_keys WHERE mvno_id = %s", (mvno_id,)).fetchone()[0])  # type: ignore[index]
         items = prepare(conn, mvno_id, prefixes, total)
-        print(
-            f"  {blocks} blocks on {SEGMENT}, {len(items):,} work items, {(total + 4) // 5:,} verified subscribers"
-        )
+        people = (total + 4) // 5
+        print(f"  {blocks} blocks on {SEGMENT}, {len(items):,} work items, {people:,} verified subscribers")
         partner = {"Authorization": f"Bearer {partner_secret}"}
 
         section(f"Activations: {args.seconds:.0f} s each, concurrency {args.concurrency}")

@@ -16,7 +16,6 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import psycopg
 import pydantic
 import typer
-from sqlalchemy import text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +28,7 @@ from mvno_core.kernel.db import Database
 from mvno_core.kernel.embedded import DatabaseUrls, resolve_database_urls
 from mvno_core.kernel.observability import configure_logging
 from mvno_core.kernel.principal import Role
-from mvno_core.kernel.problems import DomainError, NotFound
+from mvno_core.kernel.problems import DomainError
 from mvno_core.ops import demo, health, migrate, sweeper
 
 T = TypeVar("T")
@@ -158,16 +157,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _mvno_id(session: AsyncSession, id_or_code: str | None) -> str | None:
-    """The CLI takes an MVNO's id or its code (the code is what the demo banner shows)."""
-    if id_or_code is None:
-        return None
-    found = await session.scalar(text("SELECT id FROM mvnos WHERE id = :v OR code = :v"), {"v": id_or_code})
-    if found is None:
-        raise NotFound.of("MVNO", id_or_code)
-    return str(found)
-
-
 def _print_demo_keys(created: list[demo.DemoKey] | None) -> None:
     if created is None:
         typer.echo("Demo data already present (keys were printed on first start; use `keys create`).")
@@ -291,10 +280,9 @@ def keys_create(
         try:
             async with db.transaction() as session:
                 ctx = _cli_context(session, settings)
-                key, secret = await key_service.create_key(
-                    session, role=role, mvno_id=await _mvno_id(session, mvno), name=name, ctx=ctx
-                )
-                return key.id, secret
+                mvno_id = await key_service.mvno_id_of(ctx, mvno)
+                created = await key_service.create_key(ctx, role=role, mvno_id=mvno_id, name=name)
+                return created.id, created.key
         finally:
             await db.dispose()
 
@@ -312,7 +300,7 @@ def keys_list() -> None:
     async def run() -> None:
         try:
             async with db.transaction() as session:
-                keys = await key_service.list_keys(session)
+                keys = await key_service.list_keys(_cli_context(session, settings))
             rows = [
                 (
                     key.id,
@@ -343,7 +331,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")])
         try:
             async with db.transaction() as session:
                 ctx = _cli_context(session, settings)
-                await key_service.revoke_key(session, key_id, ctx)
+                await key_service.revoke_key(ctx, key_id)
         finally:
             await db.dispose()
 

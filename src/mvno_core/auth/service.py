@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.audit.journal import Subject, record
+from mvno_core.auth import repository
 from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
 from mvno_core.auth.models import ApiKey
+from mvno_core.auth.schemas import ApiKeyCreated, ApiKeyRead, to_read
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
 from mvno_core.kernel.principal import Principal, Role
@@ -66,36 +67,22 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     cached = principals.get(secret_hash)
     if cached is not None:
         return cached
-    row = (
-        await session.execute(
-            text("SELECT id, role, mvno_id FROM api_keys WHERE secret_hash = :h AND revoked_at IS NULL"),
-            {"h": secret_hash},
-        )
-    ).first()
+    row = await repository.principal_row(session, secret_hash)
     if row is None:
         raise Unauthorized("The API key is unknown or revoked.")
-    principal = Principal(key_id=row.id, role=Role(row.role), mvno_id=row.mvno_id)
+    principal = Principal(key_id=row["id"], role=Role(row["role"]), mvno_id=row["mvno_id"])
     principals.put(secret_hash, principal)
     return principal
 
 
-async def create_key(
-    session: AsyncSession,
-    *,
-    role: Role,
-    mvno_id: str | None,
-    name: str,
-    ctx: RequestContext,
-) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the secret (shown once, never stored)."""
+async def create_key(ctx: RequestContext, *, role: Role, mvno_id: str | None, name: str) -> ApiKeyCreated:
+    """Create a key; the secret is in this answer only (stored hashed, never replayed)."""
     if role is Role.PARTNER and mvno_id is None:
         raise ValidationFailed("A partner key needs mvno_id.", loc=("body", "mvno_id"))
     if role is not Role.PARTNER and mvno_id is not None:
         raise ValidationFailed("Only partner keys are bound to an MVNO.", loc=("body", "mvno_id"))
-    if mvno_id is not None:
-        exists = await session.scalar(text("SELECT 1 FROM mvnos WHERE id = :id"), {"id": mvno_id})
-        if not exists:
-            raise ValidationFailed(f"MVNO {mvno_id} does not exist.", loc=("body", "mvno_id"))
+    if mvno_id is not None and not await repository.mvno_exists(ctx.session, mvno_id):
+        raise ValidationFailed(f"MVNO {mvno_id} does not exist.", loc=("body", "mvno_id"))
     secret = generate_secret()
     key = ApiKey(
         id=new_id("key"),
@@ -106,8 +93,7 @@ async def create_key(
         name=name,
         created_at=ctx.now,
     )
-    session.add(key)
-    await session.flush()
+    await repository.insert(ctx.session, key)
     await record(
         ctx,
         action="api_key.created",
@@ -116,35 +102,30 @@ async def create_key(
         data={"role": role.value, "name": name},
         event_type="api_key.created",
     )
-    return key, secret
+    return ApiKeyCreated(**to_read(key).model_dump(), key=secret)
 
 
 async def list_keys(
-    session: AsyncSession, *, after_id: str | None = None, limit: int | None = None
-) -> list[ApiKey]:
-    stmt = select(ApiKey).order_by(ApiKey.id)
-    if after_id is not None:
-        stmt = stmt.where(ApiKey.id > after_id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list((await session.scalars(stmt)).all())
+    ctx: RequestContext, *, after_id: str | None = None, limit: int | None = None
+) -> list[ApiKeyRead]:
+    return [to_read(key) for key in await repository.list_page(ctx.session, after_id=after_id, limit=limit)]
 
 
-async def get_key(session: AsyncSession, key_id: str) -> ApiKey:
-    key = await session.get(ApiKey, key_id)
+async def get_key(ctx: RequestContext, key_id: str) -> ApiKeyRead:
+    key = await repository.get(ctx.session, key_id)
     if key is None:
         raise NotFound.of("API key", key_id)
-    return key
+    return to_read(key)
 
 
-async def revoke_key(session: AsyncSession, key_id: str, ctx: RequestContext) -> ApiKey:
-    """Revoke a key (idempotent: revoking a revoked key changes nothing and records nothing)."""
-    key = await session.get(ApiKey, key_id, with_for_update=True)
+async def revoke_key(ctx: RequestContext, key_id: str) -> ApiKeyRead:
+    """Revoke a key (idempotent: revoking a revoked key changes nothing and records nothing). This
+    process stops trusting it at once; others within ``auth_cache_seconds``."""
+    key = await repository.get(ctx.session, key_id, lock=True)
     if key is None:
         raise NotFound.of("API key", key_id)
     if key.revoked_at is None:
-        await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=ctx.now))
-        key.revoked_at = ctx.now
+        await repository.mark_revoked(ctx.session, key, ctx.now)
         principals.forget(key.id)
         await record(
             ctx,
@@ -154,4 +135,14 @@ async def revoke_key(session: AsyncSession, key_id: str, ctx: RequestContext) ->
             data={"role": key.role},
             event_type="api_key.revoked",
         )
-    return key
+    return to_read(key)
+
+
+async def mvno_id_of(ctx: RequestContext, id_or_code: str | None) -> str | None:
+    """An MVNO's id from its id or its code (the CLI takes either); 404 if neither."""
+    if id_or_code is None:
+        return None
+    found = await repository.mvno_id_by_id_or_code(ctx.session, id_or_code)
+    if found is None:
+        raise NotFound.of("MVNO", id_or_code)
+    return found

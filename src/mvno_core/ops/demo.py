@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
-
 from mvno_core.auth import service as keys
 from mvno_core.blocks import service as blocks
 from mvno_core.blocks.schemas import BlockCreate
@@ -14,6 +12,7 @@ from mvno_core.kernel.config import Settings
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.db import Database
 from mvno_core.kernel.principal import Principal, Role
+from mvno_core.mvnos import repository as mvno_repository
 from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos.schemas import MvnoCreate
 from mvno_core.reference.data import Host
@@ -80,10 +79,7 @@ async def seed(db: Database, settings: Settings) -> list[DemoKey] | None:
     """Create the demo data once; None if it already exists. Returns the keys (shown once)."""
     clock = SystemClock()
     async with db.transaction() as session:
-        exists = await session.scalar(
-            text("SELECT 1 FROM mvnos WHERE code = :code"), {"code": DEMO_MVNOS[0][0].code}
-        )
-        if exists:
+        if await mvno_repository.id_by_code(session, DEMO_MVNOS[0][0].code) is not None:
             return None
         ctx = RequestContext(
             session=session,
@@ -94,18 +90,14 @@ async def seed(db: Database, settings: Settings) -> list[DemoKey] | None:
         )
         created: list[DemoKey] = []
         for role in (Role.OPERATOR, Role.REGULATOR):
-            _, secret = await keys.create_key(session, role=role, mvno_id=None, name=f"demo {role}", ctx=ctx)
-            created.append(DemoKey(role.value, None, secret))
+            key = await keys.create_key(ctx, role=role, mvno_id=None, name=f"demo {role}")
+            created.append(DemoKey(role.value, None, key.key))
         for mvno_data, block_requests in DEMO_MVNOS:
             mvno = await mvnos.create(ctx, mvno_data)
             for block in block_requests:
                 await blocks.allocate(ctx, mvno.id, block)
-            _, secret = await keys.create_key(
-                session,
-                role=Role.PARTNER,
-                mvno_id=mvno.id,
-                name=f"demo partner {mvno.code}",
-                ctx=ctx,
+            key = await keys.create_key(
+                ctx, role=Role.PARTNER, mvno_id=mvno.id, name=f"demo partner {mvno.code}"
             )
-            created.append(DemoKey(Role.PARTNER.value, mvno.code, secret))
+            created.append(DemoKey(Role.PARTNER.value, mvno.code, key.key))
         return created

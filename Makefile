@@ -38,7 +38,7 @@ conformance: $(STAMP)
 	bash .ci/conformance
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.all
 
 migrate: $(STAMP)
 	$(BIN)/mvno-core migrate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 from alembic import command
 from sqlalchemy.engine import make_url
 
+from mvno_core.auth.keys import hash_secret
+from mvno_core.kernel.db import Database
 from mvno_core.kernel.embedded import ensure_database
 from mvno_core.ops import migrate
 from mvno_core.reference.data import PROVINCES
@@ -100,6 +103,7 @@ async def test_cli_keys_create_list_revoke(client: httpx.AsyncClient, database_u
     assert key_id in listed.stdout
     assert secret not in listed.stdout
     assert _cli(database_url, "keys", "revoke", key_id).returncode == 0
+    await asyncio.sleep(1.05)  # another process revoked it: seen within the auth cache window (1 s)
     assert_problem(await client.get("/v1/segments", headers=headers), 401, "unauthorized")
     partner_without_mvno = _cli(database_url, "keys", "create", "--role", "partner")
     assert partner_without_mvno.returncode == 1
@@ -158,3 +162,24 @@ async def test_openapi_documents_routes_auth_and_problems(client: httpx.AsyncCli
     ]
     assert any("HTTPBearer" in requirement for requirement in create.get("security", []))
     assert "Problem" in spec["components"]["schemas"]
+
+
+async def test_revocation_is_seen_within_the_auth_cache_window(
+    client: httpx.AsyncClient, db: Database, operator: dict[str, str], raw: psycopg.Connection
+) -> None:
+    """Keys are trusted from memory for ``auth_cache_seconds`` (1 s), so a hot request spends no round trip
+    on authentication: a key revoked by another process stops working within that window; one revoked
+    through this process stops at once."""
+    elsewhere = factories.bearer(await factories.create_key(db, role="regulator"))
+    assert (await client.get("/v1/mvnos", headers=elsewhere)).status_code == 200  # now cached
+    secret_hash = hash_secret(elsewhere["Authorization"].removeprefix("Bearer "))
+    raw.execute("UPDATE api_keys SET revoked_at = now() WHERE secret_hash = %s", (secret_hash,))
+    await asyncio.sleep(1.05)
+    assert_problem(await client.get("/v1/mvnos", headers=elsewhere), 401, "unauthorized")
+
+    here = await client.post("/v1/api-keys", json={"role": "regulator"}, headers=operator)
+    key = {"Authorization": f"Bearer {here.json()['key']}"}
+    assert (await client.get("/v1/mvnos", headers=key)).status_code == 200  # cached
+    revoked = await client.post(f"/v1/api-keys/{here.json()['id']}/revoke", headers=operator)
+    assert revoked.status_code == 200
+    assert_problem(await client.get("/v1/mvnos", headers=key), 401, "unauthorized")  # no wait

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import RowMapping, text
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno_core.audit import sequencer
+from mvno_core.audit import repository, sequencer
 from mvno_core.audit.checkpoints import Anchor, AuditKeyring
 from mvno_core.audit.hashing import GENESIS_HASH, chain_hash, content_hash
 from mvno_core.kernel.clock import Clock
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.db import Database
-
-_COLUMNS = (
-    "id, recorded_at, actor_key_id, actor_role, actor_mvno_id, action, subject_kind, subject_id, "
-    "mvno_id, request_id, data, content_hash, chain_pos, prev_hash, chain_hash"
-)
 
 
 async def list_entries(
@@ -29,26 +23,14 @@ async def list_entries(
     after_id: str | None,
     limit: int,
 ) -> list[RowMapping]:
-    clauses: list[str] = []
-    params: dict[str, Any] = {"limit": limit}
-    scope = ctx.principal.mvno_scope()
-    if scope is not None:
-        clauses.append("mvno_id = :scope")
-        params["scope"] = scope
-    if subject_kind is not None:
-        clauses.append("subject_kind = :kind")
-        params["kind"] = subject_kind
-    if subject_id is not None:
-        clauses.append("subject_id = :sid")
-        params["sid"] = subject_id
-    if after_id is not None:
-        clauses.append("id > :after")
-        params["after"] = after_id
-    where = " AND ".join(clauses) or "TRUE"
-    rows = await ctx.session.execute(
-        text(f"SELECT {_COLUMNS} FROM audit_entries WHERE {where} ORDER BY id LIMIT :limit"), params
+    return await repository.list_page(
+        ctx.session,
+        mvno_id=ctx.principal.mvno_scope(),
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        after_id=after_id,
+        limit=limit,
     )
-    return [r._mapping for r in rows]
 
 
 def recomputed_content_hash(row: RowMapping) -> str:
@@ -100,10 +82,8 @@ async def verify_anchored(
     caller holds). None if ``full`` and a full verification is already running elsewhere."""
     # The request's own transaction waits while linking runs on other connections, and a full walk
     # can take minutes: the idle-in-transaction timeout must not end it meanwhile.
-    await session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
-    if full and not await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(:a, :b)"), {"a": FULL_VERIFY_LOCK[0], "b": FULL_VERIFY_LOCK[1]}
-    ):
+    await repository.keep_transaction_open(session)
+    if full and not await repository.try_lock(session, FULL_VERIFY_LOCK):
         return None
     await sequencer.link_pending(db, batch, keyring=keyring, clock=clock)
     alarms: list[str] = []
@@ -171,14 +151,9 @@ async def verify(
 
 async def _intact_row(session: AsyncSession, anchor: Anchor) -> bool:
     """The row at ``anchor`` still has its content and its chain hash (the incremental walk's base)."""
-    found = (
-        await session.execute(
-            text(f"SELECT {_COLUMNS} FROM audit_entries WHERE chain_pos = :pos"), {"pos": anchor.length}
-        )
-    ).first()
-    if found is None:
+    row = await repository.entry_at(session, anchor.length)
+    if row is None:
         return False
-    row = found._mapping
     return bool(
         row["chain_hash"] == anchor.head_hash
         and recomputed_content_hash(row) == row["content_hash"]
@@ -192,17 +167,8 @@ async def _walk(session: AsyncSession, start: Anchor, page: int) -> tuple[int, i
     expected_pos = start.length + 1
     checked = 0
     while True:
-        rows = (
-            await session.execute(
-                text(
-                    f"SELECT {_COLUMNS} FROM audit_entries WHERE chain_pos >= :from "
-                    "ORDER BY chain_pos LIMIT :page"
-                ),
-                {"from": expected_pos, "page": page},
-            )
-        ).all()
-        for r in rows:
-            row = r._mapping
+        rows = await repository.entries_from(session, expected_pos, page)
+        for row in rows:
             intact = (
                 row["chain_pos"] == expected_pos
                 and row["prev_hash"] == previous
@@ -219,4 +185,4 @@ async def _walk(session: AsyncSession, start: Anchor, page: int) -> tuple[int, i
 
 
 async def _pending(session: AsyncSession) -> int:
-    return int(await session.scalar(text("SELECT count(*) FROM audit_entries WHERE chain_pos IS NULL")) or 0)
+    return await repository.pending_count(session)

@@ -9,10 +9,10 @@ still returns a cursor past what it scanned, and the next poll starts there inst
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import RowMapping, text
+from sqlalchemy import RowMapping
 
+from mvno_core.events import repository
 from mvno_core.kernel.context import RequestContext
 
 
@@ -30,29 +30,14 @@ async def feed(
     limit: int,
     scan_window: int,
 ) -> FeedPage:
-    clauses = ["e.position > :after", "e.position <= b.upto"]
-    params: dict[str, Any] = {"after": after, "limit": limit, "window": scan_window}
-    scope = ctx.principal.mvno_scope()
-    if scope is not None:
-        clauses.append("e.mvno_id = :scope")
-        params["scope"] = scope
-    if types:
-        clauses.append("e.type = ANY(:types)")
-        params["types"] = types
-    # One statement, one snapshot: the bound and the rows below it are read together, so the cursor
-    # can never pass a row this statement did not see.
-    result = await ctx.session.execute(
-        text(
-            "WITH b AS (SELECT least(coalesce(max(position), 0), CAST(:after AS bigint) + :window) AS upto "
-            "FROM events WHERE position IS NOT NULL) "
-            "SELECT b.upto, f.* FROM b LEFT JOIN LATERAL ("
-            "SELECT e.id, e.type, e.occurred_at, e.mvno_id, e.subject_kind, e.subject_id, e.data, e.position "
-            f"FROM events e WHERE {' AND '.join(clauses)} ORDER BY e.position LIMIT :limit"
-            ") AS f ON TRUE"
-        ),
-        params,
+    fetched = await repository.feed_scan(
+        ctx.session,
+        after=after,
+        mvno_id=ctx.principal.mvno_scope(),
+        types=types,
+        limit=limit,
+        scan_window=scan_window,
     )
-    fetched = [r._mapping for r in result]
     upto = int(fetched[0]["upto"]) if fetched else after
     rows = [r for r in fetched if r["id"] is not None]
     # A full page: more may follow right after its last row. Otherwise everything up to the bound

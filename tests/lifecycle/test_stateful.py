@@ -306,7 +306,7 @@ def test_line_lifecycle_state_machine(live_server: LiveServer, conninfo: str) ->
     run_state_machine_as_test(
         Lifecycle,
         settings=settings(
-            max_examples=15,
+            max_examples=10,
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.kernel.problems import PROBLEM_RESPONSES
 from mvno_core.kernel.routing import ApiRoute, Ctx
-from mvno_core.lines import activation, holds, service
+from mvno_core.lines import activation, holds, porting, service
 from mvno_core.lines.lifecycle import LineStatus
 from mvno_core.lines.schemas import (
     AccountUpdate,
@@ -19,6 +19,7 @@ from mvno_core.lines.schemas import (
     HoldRead,
     LineCreate,
     LineRead,
+    PortingEligibility,
     ReverificationCreate,
     ReverificationRead,
 )
@@ -63,6 +64,14 @@ async def list_lines(
 @router.get("/lines/{line_id}", summary="Get a line (with the reasons of its open holds)")
 async def get_line(line_id: str, ctx: Ctx) -> LineRead:
     return await service.get_visible(ctx, line_id)
+
+
+@router.get(
+    "/lines/{line_id}/porting-eligibility",
+    summary="May this number port to another operator now? Every unmet condition, with its code",
+)
+async def porting_eligibility(line_id: str, ctx: Ctx) -> PortingEligibility:
+    return await porting.eligibility(ctx, line_id)
 
 
 @router.post(

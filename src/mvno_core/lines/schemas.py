@@ -201,3 +201,19 @@ class DisputeRead(BaseModel):
     note: str | None
     opened_at: datetime
     resolved_at: datetime | None
+
+
+class PortingReason(BaseModel):
+    code: str = Field(
+        description="real_name_unverified | line_not_normal | arrears_outstanding | contract_active | "
+        "ported_recently | segment_not_portable"
+    )
+    detail: str
+    amount_fen: int | None = None
+    contract_end: date | None = None
+
+
+class PortingEligibility(BaseModel):
+    line_id: str
+    eligible: bool
+    reasons: list[PortingReason]

@@ -314,10 +314,16 @@ async def test_verification_flips_status_and_keeps_history(
         "real_name_status"
     ] == "verified"
     events = raw.execute(
-        "SELECT type, data FROM events WHERE subject_id = %s ORDER BY occurred_at, id", (subscriber["id"],)
+        "SELECT type, data FROM events WHERE subject_id = %s ORDER BY seq", (subscriber["id"],)
     ).fetchall()
-    assert [t for t, _ in events] == ["subscriber.created", "subscriber.verified"]
-    assert events[1][1]["status_changed"] is True
+    # Every verification is told, the failed ones too (a change is always an event).
+    assert [t for t, _ in events] == [
+        "subscriber.created",
+        "subscriber.verification_failed",
+        "subscriber.verified",
+        "subscriber.verification_failed",
+    ]
+    assert events[2][1]["status_changed"] is True
     actions = raw.execute(
         "SELECT action FROM audit_entries WHERE subject_id = %s", (subscriber["id"],)
     ).fetchall()

@@ -29,6 +29,9 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "dispute.opened",
         "dispute.resolved",
         "reverification.requested",
+        "reverification.satisfied",
+        "line.account_updated",
+        "subscriber.verification_failed",
         "subscriber.created",
         "subscriber.verified",
     }

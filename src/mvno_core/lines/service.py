@@ -88,6 +88,7 @@ async def update_account(ctx: RequestContext, line_id: str, data: AccountUpdate)
             "arrears_fen": data.arrears_fen,
             "overdue_since": overdue_since.isoformat() if overdue_since else None,
         },
+        event_type="line.account_updated",
     )
     if data.arrears_fen == 0:
         await holds.lift_reason_on_locked(ctx, line, HoldReason.ARREARS, "arrears paid")
@@ -141,6 +142,7 @@ async def after_passed_verification(ctx: RequestContext, subscriber_id: str) -> 
             subject=Subject("subscriber", subscriber_id),
             mvno_id=satisfied[0]["mvno_id"],
             data={"requests": [row["id"] for row in satisfied]},
+            event_type="reverification.satisfied",
         )
 
 

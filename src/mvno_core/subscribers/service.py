@@ -187,7 +187,9 @@ async def record_verification(
         subject=Subject("subscriber", subscriber_id),
         mvno_id=subscriber["mvno_id"],
         data={**facts, "score": data.score, "evidence_ref": data.evidence_ref},
-        event_type="subscriber.verified" if data.result is VerificationResult.PASSED else None,
+        event_type="subscriber.verified"
+        if data.result is VerificationResult.PASSED
+        else "subscriber.verification_failed",
         event_data=facts,
     )
     if data.result is VerificationResult.PASSED:

@@ -1,0 +1,35 @@
+"""Every mutation writes its audit entry and its event (same call, same transaction): a call of the
+journal without an event type is allowed only for reads of personal data, which are audited too."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import mvno_core
+
+SOURCE = Path(mvno_core.__file__).parent
+CALL = re.compile(r"(?:await record|journal\.pieces)\((?P<args>.*?)\n\s*\)", re.S)
+READS = {"subscribers/service.py": {"_audit_identity_read"}}
+
+
+def test_every_journal_call_names_an_event() -> None:
+    missing = []
+    for path in SOURCE.rglob("*.py"):
+        text = path.read_text()
+        for match in CALL.finditer(text):
+            if "event_type" in match.group("args") or "**" in match.group("args"):
+                continue  # ** passes a prepared entry, whose builder names the event (checked below)
+            function = re.findall(r"\n(?:async )?def (\w+)", text[: match.start()])[-1]
+            if function not in READS.get(str(path.relative_to(SOURCE)), set()):
+                missing.append(f"{path.relative_to(SOURCE)}:{function}")
+    assert missing == []
+
+
+def test_prepared_entries_name_their_event() -> None:
+    for name in ("reservations/service.py", "lines/activation.py"):
+        text = (SOURCE / name).read_text()
+        builders = re.findall(r"def (_\w+_entry)\(.*?\n    return \{(.*?)\n    \}", text, re.S)
+        assert builders, name  # the pattern must see them, or this test proves nothing
+        for builder in builders:
+            assert '"event_type"' in builder[1], (name, builder[0])

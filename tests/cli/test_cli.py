@@ -200,3 +200,10 @@ def test_keys_list_is_an_aligned_table(database_url: str, tmp_path: Path) -> Non
             # Each cell starts where its header does, after at least two spaces.
             assert row[start - 2 : start] == "  ", row
             assert row[start] != " ", row
+
+
+def test_pii_rotate_key_reports_progress_and_ends_at_zero(database_url: str, tmp_path: Path) -> None:
+    """Every row is already under the active key here: one pass, nothing left."""
+    result = _cli("pii", "rotate-key", "--batch", "50", cwd=tmp_path, MVNO_DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].endswith("; 0 left")

@@ -31,6 +31,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "reverification.requested",
         "reverification.satisfied",
         "line.account_updated",
+        "pii.rekeyed",
         "subscriber.verification_failed",
         "subscriber.created",
         "subscriber.verified",

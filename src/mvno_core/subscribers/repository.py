@@ -168,3 +168,44 @@ async def list_verifications(
         {"sid": subscriber_id, "after_id": after_id, "limit": limit},
     )
     return [r._mapping for r in rows]
+
+
+# The key id sealed into a ciphertext (format: version byte, key-id length, key id, nonce, sealed).
+_KEY_ID_OF_NAME = "convert_from(substring(name_ciphertext from 3 for get_byte(name_ciphertext, 1)), 'UTF8')"
+_KEY_ID_OF_ID = (
+    "convert_from(substring(id_number_ciphertext from 3 for get_byte(id_number_ciphertext, 1)), 'UTF8')"
+)
+_OTHER_KEYS = f"({_KEY_ID_OF_NAME} <> :active OR {_KEY_ID_OF_ID} <> :active)"
+
+
+async def sealed_with_other_keys(session: AsyncSession, active_key_id: str, batch: int) -> list[RowMapping]:
+    rows = await session.execute(
+        text(
+            "SELECT id, name_ciphertext, id_number_ciphertext FROM subscribers "
+            f"WHERE {_OTHER_KEYS} ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
+        ),
+        {"active": active_key_id, "batch": batch},
+    )
+    return [row._mapping for row in rows]
+
+
+async def count_sealed_with_other_keys(session: AsyncSession, active_key_id: str) -> int:
+    count = await session.scalar(
+        text(f"SELECT count(*) FROM subscribers WHERE {_OTHER_KEYS}"), {"active": active_key_id}
+    )
+    return int(count or 0)
+
+
+async def reseal(session: AsyncSession, updates: list[tuple[str, bytes, bytes]]) -> None:
+    await session.execute(
+        text(
+            "UPDATE subscribers s SET name_ciphertext = u.name, id_number_ciphertext = u.id_number "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:names AS bytea[]), CAST(:numbers AS bytea[])) "
+            "AS u(id, name, id_number) WHERE s.id = u.id"
+        ),
+        {
+            "ids": [u[0] for u in updates],
+            "names": [u[1] for u in updates],
+            "numbers": [u[2] for u in updates],
+        },
+    )

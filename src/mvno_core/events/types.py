@@ -32,6 +32,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "reverification.satisfied",
         "line.account_updated",
         "pii.rekeyed",
+        "subscriber.purged",
         "subscriber.verification_failed",
         "subscriber.created",
         "subscriber.verified",

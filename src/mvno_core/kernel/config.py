@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # Telecom Regulations: suspend 30 days after a bill is overdue; terminate 60 days after suspension.
     arrears_hold_after_days: int = Field(default=30, ge=1)
     arrears_termination_after_days: int = Field(default=60, ge=1)
+    # Real-name data is kept for the service period plus two years (MIIT Order 25), then erased.
+    pii_retention_days: int = Field(default=730, ge=1)
     # The MVNO resale segments have been excluded from number porting; flip when the rule changes.
     segments_portable: bool = False
 

@@ -22,9 +22,11 @@ from mvno_core.kernel.principal import SYSTEM
 from mvno_core.lines import timers as line_timers
 from mvno_core.lines.timers import TimerReport
 from mvno_core.reservations import service as reservations
+from mvno_core.subscribers import retention
 
 log = logging.getLogger(__name__)
 LINE_TIMER_BATCH = 500
+PURGE_BATCH = 500
 
 
 @dataclass(slots=True)
@@ -35,6 +37,7 @@ class SweepReport:
     idempotency_pruned: int = 0
     errors: list[str] = field(default_factory=list)
     line_timers: TimerReport = field(default_factory=TimerReport)
+    identities_purged: int = 0
 
 
 async def sweep_once(
@@ -63,6 +66,15 @@ async def sweep_once(
             done = await line_timers.run_due(ctx, batch=LINE_TIMER_BATCH)
         report.line_timers.add(done)
         if done.busiest < LINE_TIMER_BATCH:
+            break
+    while True:
+        async with db.transaction() as session:
+            ctx = RequestContext(
+                session=session, principal=SYSTEM, request_id=None, now=clock.now(), settings=settings
+            )
+            purged = await retention.purge_expired(ctx, batch=PURGE_BATCH)
+        report.identities_purged += purged
+        if purged < PURGE_BATCH:
             break
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())

@@ -50,15 +50,26 @@ class Subscriber(Base):
         ),
         # 一证通查 across MVNOs: the blind index already covers the id type (it is hashed in).
         Index("ix_subscribers_id_blind_index", "id_blind_index"),
+        CheckConstraint(
+            "(purged_at IS NULL) = (id_blind_index IS NOT NULL AND name_ciphertext IS NOT NULL "
+            "AND id_number_ciphertext IS NOT NULL)",
+            name="purged_identity",
+        ),
+        Index(
+            "ix_subscribers_purge_candidates",
+            "updated_at",
+            postgresql_where=text("live_lines = 0 AND purged_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     mvno_id: Mapped[str] = mapped_column(String(40), ForeignKey("mvnos.id"))
     kind: Mapped[str] = mapped_column(String(16))
     id_type: Mapped[str] = mapped_column(String(32))
-    name_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    id_number_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    id_blind_index: Mapped[bytes] = mapped_column(LargeBinary)
+    # NULL once the identity is purged (retention: service period + 2 years), with the blind index.
+    name_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_blind_index: Mapped[bytes | None] = mapped_column(LargeBinary)
     name_masked: Mapped[str] = mapped_column(Text)
     id_number_masked: Mapped[str] = mapped_column(Text)
     real_name_status: Mapped[str] = mapped_column(String(16))
@@ -66,6 +77,7 @@ class Subscriber(Base):
     live_lines: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by_key_id: Mapped[str] = mapped_column(String(40))
 
 

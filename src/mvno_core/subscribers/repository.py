@@ -5,6 +5,7 @@ Look-ups by ID go through ``id_blind_index`` (an HMAC, see ``pii.py``), never th
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, text
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 SUBSCRIBER_COLUMNS = (
     "id, mvno_id, kind, id_type, name_masked, id_number_masked, real_name_status, verified_at, "
-    "live_lines, created_at"
+    "live_lines, created_at, purged_at"
 )
 
 # A duplicate (same MVNO, same ID) inserts nothing and returns nothing; a concurrent duplicate waits for
@@ -209,3 +210,25 @@ async def reseal(session: AsyncSession, updates: list[tuple[str, bytes, bytes]])
             "numbers": [u[2] for u in updates],
         },
     )
+
+
+async def purge_due(
+    session: AsyncSession, *, served_before: datetime, now: datetime, batch: int
+) -> list[RowMapping]:
+    """Erase the identity of up to ``batch`` subscribers whose service ended before ``served_before``:
+    no live line, and their last line ended (or, with none, they were registered) before it. The masked
+    copies stay; so do their lines and history. They become ``unverified`` (no identity, no new line)."""
+    rows = await session.execute(
+        text(
+            "WITH due AS (SELECT s.id FROM subscribers s "
+            "WHERE s.live_lines = 0 AND s.purged_at IS NULL AND s.updated_at <= :before "
+            "AND NOT EXISTS (SELECT 1 FROM lines l WHERE l.subscriber_id = s.id "
+            "AND (l.status <> 'cancelled' OR l.ended_at > :before)) "
+            "ORDER BY s.updated_at LIMIT :batch FOR UPDATE SKIP LOCKED) "
+            "UPDATE subscribers s SET name_ciphertext = NULL, id_number_ciphertext = NULL, "
+            "id_blind_index = NULL, purged_at = :now, real_name_status = 'unverified', verified_at = NULL, "
+            "updated_at = :now FROM due WHERE s.id = due.id RETURNING s.id, s.mvno_id, s.id_type"
+        ),
+        {"before": served_before, "now": now, "batch": batch},
+    )
+    return [row._mapping for row in rows]

@@ -64,6 +64,10 @@ class SubscriberRead(BaseModel):
         description="Active or suspended lines of this subscriber (the card cap counts it)."
     )
     created_at: datetime
+    purged_at: datetime | None = Field(
+        default=None,
+        description="When the identity was erased (retention: service period + 2 years); masks remain.",
+    )
 
 
 class SubscriberList(BaseModel):

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from mvno_core.kernel.problems import IllegalTransition
 from mvno_core.numbers import statements
 from mvno_core.numbers.lifecycle import (
     ALLOWED,
@@ -22,6 +21,7 @@ from mvno_core.numbers.lifecycle import (
     reservation_lapsed,
     sources_of,
 )
+from tests.transitions import check_move
 
 EXPECTED_MOVES = {
     ("available", "reserved"),
@@ -37,14 +37,7 @@ EXPECTED_MOVES = {
 @pytest.mark.parametrize("current", list(NumberStatus))
 @pytest.mark.parametrize("target", list(NumberStatus))
 def test_number_transition_table(current: NumberStatus, target: NumberStatus) -> None:
-    legal = (current.value, target.value) in EXPECTED_MOVES
-    assert can_move(current, target) is legal
-    if legal:
-        assert ensure_move(current, target) is target
-    else:
-        with pytest.raises(IllegalTransition) as caught:
-            ensure_move(current, target)
-        assert caught.value.members["current_status"] == current.value
+    check_move(current, target, EXPECTED_MOVES, can_move, ensure_move)
 
 
 def test_every_piece_makes_a_move_the_table_allows() -> None:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mvno_core.kernel.problems import IllegalTransition
 from mvno_core.reservations import statements
 from mvno_core.reservations.lifecycle import (
     ALLOWED,
@@ -15,6 +14,7 @@ from mvno_core.reservations.lifecycle import (
     effective_status,
     ensure_move,
 )
+from tests.transitions import check_move
 
 
 def test_reservation_effective_status() -> None:
@@ -31,13 +31,7 @@ EXPECTED_MOVES = {("active", "released"), ("active", "expired"), ("active", "con
 @pytest.mark.parametrize("current", list(ReservationStatus))
 @pytest.mark.parametrize("target", list(ReservationStatus))
 def test_reservation_transition_table(current: ReservationStatus, target: ReservationStatus) -> None:
-    legal = (current.value, target.value) in EXPECTED_MOVES
-    assert can_move(current, target) is legal
-    if legal:
-        assert ensure_move(current, target) is target
-    else:
-        with pytest.raises(IllegalTransition):
-            ensure_move(current, target)
+    check_move(current, target, EXPECTED_MOVES, can_move, ensure_move)
 
 
 def test_every_reservation_piece_makes_an_allowed_move() -> None:

@@ -215,6 +215,12 @@ async def test_pages_render_in_both_languages(web: httpx.AsyncClient, desk: Desk
     # Never a redirect to another site.
     away = await web.get("/console/lang/en?next=https://evil.example/")
     assert away.headers["location"] == "/console/numbers"
+    number_page = await web.get(f"/console/numbers?msisdn={desk.msisdn}")
+    # The language switch comes back to the same search.
+    assert f"next=/console/numbers%3Fmsisdn%3D{desk.msisdn}" in number_page.text
+    unknown = await web.get("/console/lines/lin_nope")
+    assert unknown.status_code == 404
+    assert "Line lin_nope not found." in unknown.text
     missing = await web.get("/console/numbers?msisdn=12")
     assert missing.status_code == 422
     assert "11 digits" in missing.text

@@ -72,6 +72,8 @@ def render(
 ) -> HTMLResponse:
     lang = language_of(request.cookies.get(sessions.LANG_COOKIE))
     flash = _read_flash(request)
+    # Where the language switch comes back to (query included: the number searched stays shown).
+    query = request.url.query if request.method == "GET" else ""
     values.setdefault("error", None)
     values.setdefault("form", {})
     html = ENV.get_template(template).render(
@@ -79,7 +81,7 @@ def render(
         lang=lang,
         session=session,
         can_write=session is not None and session.role == Role.OPERATOR.value,
-        here=request.url.path,
+        here=request.url.path + (f"?{query}" if query else ""),
         reason_texts=REASON_TEXTS,
         hold_reasons=list(HoldReason),
         flash=flash,
@@ -129,7 +131,10 @@ def _lang(request: Request) -> str:
 async def read_form(request: Request) -> Form:
     """An urlencoded form (the console's only kind), under the API's body cap; last value wins."""
     body = await read_body_limited(request, request.app.state.settings.max_body_bytes)
-    parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=50)
+    try:
+        parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=50)
+    except ValueError:  # more fields than any console form has: treated as no form (no CSRF token → 403)
+        return {}
     return {name: values[-1] for name, values in parsed.items()}
 
 

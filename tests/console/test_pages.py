@@ -59,6 +59,30 @@ async def test_session_cookie_flags(web: httpx.AsyncClient, desk: Desk, app: obj
     assert "secure" in {part.strip().lower() for part in cookie.split(";")}
 
 
+async def test_sign_in_and_out_are_audited(
+    web: httpx.AsyncClient, client: httpx.AsyncClient, desk: Desk, db: Database
+) -> None:
+    from tests import factories
+
+    secret = await factories.create_key(db, role="regulator")
+    await sign_in(web, secret)
+    _, token = await page_token(web, "/console/numbers")
+    signed_out = await web.post("/console/logout", data={"csrf": token})
+    assert signed_out.headers["location"] == "/console/login"
+    assert (await web.get("/console/numbers")).headers["location"] == "/console/login"
+    keys = (await client.get("/v1/api-keys?limit=200", headers=Desk.bearer(desk.operator))).json()["items"]
+    key_id = next(k["id"] for k in keys if secret.startswith(k["hint"]))
+    entries = (
+        await client.get(
+            f"/v1/audit?subject_kind=api_key&subject_id={key_id}", headers=Desk.bearer(desk.operator)
+        )
+    ).json()["items"]
+    assert [(e["action"], e["actor"]["key_id"]) for e in entries] == [
+        ("console.signed_in", key_id),
+        ("console.signed_out", key_id),
+    ]
+
+
 async def test_partner_and_unknown_keys_cannot_sign_in(web: httpx.AsyncClient, desk: Desk) -> None:
     refused = await sign_in(web, desk.partner)
     assert refused.status_code == 403

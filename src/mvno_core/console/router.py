@@ -15,6 +15,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from mvno_core.audit import service as audit
+from mvno_core.audit.journal import Subject, record
+from mvno_core.auth import service as auth_service
 from mvno_core.blocks import service as blocks
 from mvno_core.console import sessions, web
 from mvno_core.console.i18n import LANGUAGES, STRINGS
@@ -22,6 +24,7 @@ from mvno_core.console.web import Form
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.principal import Role
 from mvno_core.kernel.problems import Unauthorized
+from mvno_core.kernel.routing import new_context
 from mvno_core.lines import holds
 from mvno_core.lines import service as lines
 from mvno_core.lines.lifecycle import HoldReason, may_lift, may_place
@@ -88,6 +91,8 @@ async def login(request: Request) -> Response:
     try:
         async with request.app.state.db.transaction() as db_session:
             principal = await request.app.state.authenticate(db_session, f"Bearer {secret}")
+            if principal.role is not Role.PARTNER:
+                await _journal(new_context(request, db_session, principal), "console.signed_in")
     except Unauthorized:
         return _login_page(request, status=401, error=t["key_refused"])
     if principal.role is Role.PARTNER:
@@ -108,9 +113,26 @@ async def logout(request: Request) -> Response:
     if session is not None and not sessions.token_matches(session.csrf, form.get("csrf")):
         t = STRINGS[web._lang(request)]
         return web.problem_page(request, session, 403, t["forbidden"], t["csrf_refused"])
+    if session is not None:
+        async with request.app.state.db.transaction() as db_session:
+            principal = await auth_service.principal_by_id(db_session, session.key_id)
+            if principal is not None:
+                await _journal(new_context(request, db_session, principal), "console.signed_out")
     response = RedirectResponse("/console/login", status_code=303)
     sessions.clear_cookie(request, response, sessions.COOKIE)
     return response
+
+
+async def _journal(ctx: RequestContext, action: str) -> None:
+    """Who used the console, and when: sign-in and sign-out are audited (no event: nothing changed
+    for the feed's readers)."""
+    await record(
+        ctx,
+        action=action,
+        subject=Subject("api_key", ctx.principal.key_id),
+        mvno_id=None,
+        data={"role": ctx.principal.role.value},
+    )
 
 
 # --- number and line ----------------------------------------------------------------------------

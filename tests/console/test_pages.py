@@ -12,6 +12,7 @@ import pytest
 from mvno_core.console.i18n import STRINGS
 from mvno_core.events import sequencer
 from mvno_core.kernel.db import Database
+from tests import factories
 from tests.conftest import ShiftableClock
 from tests.console.conftest import Desk, csrf_of
 
@@ -62,8 +63,6 @@ async def test_session_cookie_flags(web: httpx.AsyncClient, desk: Desk, app: obj
 async def test_sign_in_and_out_are_audited(
     web: httpx.AsyncClient, client: httpx.AsyncClient, desk: Desk, db: Database
 ) -> None:
-    from tests import factories
-
     secret = await factories.create_key(db, role="regulator")
     await sign_in(web, secret)
     _, token = await page_token(web, "/console/numbers")
@@ -205,8 +204,6 @@ async def test_holds_through_the_console_are_the_apis_own(
 async def test_a_revoked_key_ends_its_session(
     web: httpx.AsyncClient, client: httpx.AsyncClient, desk: Desk, db: Database
 ) -> None:
-    from tests import factories
-
     secret = await factories.create_key(db, role="operator")
     await sign_in(web, secret)
     assert (await web.get("/console/mvnos")).status_code == 200
@@ -236,6 +233,9 @@ async def test_pages_render_in_both_languages(web: httpx.AsyncClient, desk: Desk
             assert response.status_code == 200, (path, response.text)
             assert word in response.text
             assert "default-src 'self'" in response.headers["content-security-policy"]
+    verified = await web.get("/console/audit?verify=true")
+    assert 'id="chain-state"' in verified.text
+    assert "审计链完整" in verified.text
     # Never a redirect to another site.
     away = await web.get("/console/lang/en?next=https://evil.example/")
     assert away.headers["location"] == "/console/numbers"
@@ -248,3 +248,31 @@ async def test_pages_render_in_both_languages(web: httpx.AsyncClient, desk: Desk
     missing = await web.get("/console/numbers?msisdn=12")
     assert missing.status_code == 422
     assert "11 digits" in missing.text
+
+
+async def test_operator_restricts_and_reinstates_an_mvno(
+    web: httpx.AsyncClient, client: httpx.AsyncClient, desk: Desk
+) -> None:
+    await sign_in(web, desk.operator)
+    page, token = await page_token(web, f"/console/mvnos/{desk.mvno_id}")
+    assert "<meter" in page.text  # the block's utilisation bar
+    operator = Desk.bearer(desk.operator)
+    empty = await web.post(f"/console/mvnos/{desk.mvno_id}/restrict", data={"csrf": token, "reason": " "})
+    assert "reason" in (await web.get(empty.headers["location"])).text
+    assert (await client.get(f"/v1/mvnos/{desk.mvno_id}", headers=operator)).json()["status"] == "active"
+
+    await web.post(
+        f"/console/mvnos/{desk.mvno_id}/restrict", data={"csrf": token, "reason": "整改通知 2026-11"}
+    )
+    mvno = (await client.get(f"/v1/mvnos/{desk.mvno_id}", headers=operator)).json()
+    assert (mvno["status"], mvno["status_reason"]) == ("restricted", "整改通知 2026-11")
+    assert "限制中" in (await web.get(f"/console/mvnos/{desk.mvno_id}")).text
+    await web.post(f"/console/mvnos/{desk.mvno_id}/reinstate", data={"csrf": token})
+    assert (await client.get(f"/v1/mvnos/{desk.mvno_id}", headers=operator)).json()["status"] == "active"
+    actions = [
+        entry["action"]
+        for entry in (
+            await client.get(f"/v1/audit?subject_kind=mvno&subject_id={desk.mvno_id}", headers=operator)
+        ).json()["items"]
+    ]
+    assert actions[-2:] == ["mvno.restricted", "mvno.reinstated"]

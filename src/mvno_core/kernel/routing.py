@@ -25,7 +25,8 @@ from mvno_core.kernel.problems import Forbidden, PayloadTooLarge
 from mvno_core.kernel.request_shape import reject_unknown_query_params
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# POST routes that only read (identity lookups, searches); the regulator may call them.
+# POST routes that only read (identity lookups, searches, the console's 一证通查): the regulator may
+# call them.
 READ_ONLY_POST_PATHS: frozenset[str] = frozenset(
     {"/v1/subscribers/search", "/v1/identity-lookups", "/console/lookup"}
 )

@@ -233,6 +233,9 @@ async def test_pages_render_in_both_languages(web: httpx.AsyncClient, desk: Desk
             assert response.status_code == 200, (path, response.text)
             assert word in response.text
             assert "default-src 'self'" in response.headers["content-security-policy"]
+            # Nothing from another host: every asset and form target is the app's own.
+            assert 'src="http' not in response.text
+            assert 'href="http' not in response.text.replace('href="http://testserver', "")
     verified = await web.get("/console/audit?verify=true")
     assert 'id="chain-state"' in verified.text
     assert "审计链完整" in verified.text
@@ -276,3 +279,18 @@ async def test_operator_restricts_and_reinstates_an_mvno(
         ).json()["items"]
     ]
     assert actions[-2:] == ["mvno.restricted", "mvno.reinstated"]
+
+
+async def test_text_from_requests_is_escaped(web: httpx.AsyncClient, desk: Desk) -> None:
+    await sign_in(web, desk.operator)
+    _, token = await page_token(web, f"/console/lines/{desk.line_id}")
+    note = '<script>alert("x")</script>'
+    placed = await web.post(
+        f"/console/lines/{desk.line_id}/holds", data={"csrf": token, "reason": "loss_report", "note": note}
+    )
+    page = await web.get(placed.headers["location"])
+    assert note not in page.text
+    assert "&lt;script&gt;" in page.text
+    css = await web.get("/console/static/console.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")

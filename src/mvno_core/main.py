@@ -18,6 +18,7 @@ from mvno_core.audit.router import router as audit_router
 from mvno_core.auth.router import router as api_keys_router
 from mvno_core.auth.service import authenticate, principals
 from mvno_core.blocks.router import router as blocks_router
+from mvno_core.console.router import router as console_router
 from mvno_core.events.listener import FeedSequencer
 from mvno_core.events.router import router as events_router
 from mvno_core.kernel.clock import Clock, SystemClock
@@ -143,6 +144,7 @@ def create_app(
         lines_router,
         audit_router,
         events_router,
+        console_router,
     ):
         app.include_router(router)
     app.add_middleware(AllowHeaderMiddleware)

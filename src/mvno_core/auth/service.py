@@ -75,6 +75,15 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     return principal
 
 
+async def principal_by_id(session: AsyncSession, key_id: str) -> Principal | None:
+    """The principal of a live key, by id (the console's session names the key, never its secret);
+    None once the key is revoked or gone, so a revocation ends console sessions too."""
+    key = await repository.get(session, key_id)
+    if key is None or key.revoked_at is not None:
+        return None
+    return Principal(key_id=key.id, role=Role(key.role), mvno_id=key.mvno_id)
+
+
 async def create_key(ctx: RequestContext, *, role: Role, mvno_id: str | None, name: str) -> ApiKeyCreated:
     """Create a key; the secret is in this answer only (stored hashed, never replayed)."""
     if role is Role.PARTNER and mvno_id is None:

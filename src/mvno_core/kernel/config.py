@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     # The MVNO resale segments have been excluded from number porting; flip when the rule changes.
     segments_portable: bool = False
 
+    # Operator console (/console): sign-in ends after this many idle minutes; sessions are signed with a
+    # key kept in a file outside the database (default: data_dir/console-session.key, 0600).
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    console_session_key_file: Path | None = None
+
+    def console_key_path(self) -> Path:
+        return self.console_session_key_file or self.data_dir / "console-session.key"
+
     def signing_key_path(self) -> Path:
         return self.audit_signing_key_file or self.data_dir / "audit-signing.key"
 

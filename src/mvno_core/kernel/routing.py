@@ -16,16 +16,20 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.kernel import idempotency
 from mvno_core.kernel.context import RequestContext
-from mvno_core.kernel.principal import Role
+from mvno_core.kernel.principal import Principal, Role
 from mvno_core.kernel.problems import Forbidden, PayloadTooLarge
 from mvno_core.kernel.request_shape import reject_unknown_query_params
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# POST routes that only read (identity lookups, searches); the regulator may call them.
-READ_ONLY_POST_PATHS: frozenset[str] = frozenset({"/v1/subscribers/search", "/v1/identity-lookups"})
+# POST routes that only read (identity lookups, searches, the console's 一证通查): the regulator may
+# call them.
+READ_ONLY_POST_PATHS: frozenset[str] = frozenset(
+    {"/v1/subscribers/search", "/v1/identity-lookups", "/console/lookup"}
+)
 # Response fields never stored for idempotent replay: secrets are shown once (a replay says so instead).
 SECRET_RESPONSE_FIELDS: dict[str, tuple[str, ...]] = {"/v1/api-keys": ("key",)}
 REDACTED = "<shown once; not stored>"
@@ -91,6 +95,39 @@ async def _idempotency_key_header(
     """Declares the header in OpenAPI; ``ApiRoute`` does the work (it must run before the endpoint)."""
 
 
+def ensure_may_write(principal: Principal, method: str, route_path: str) -> None:
+    """The regulator reads everything and changes nothing (read-only POSTs excepted), whatever the
+    client (API or console) shows or hides."""
+    if (
+        principal.role is Role.REGULATOR
+        and method not in SAFE_METHODS
+        and route_path not in READ_ONLY_POST_PATHS
+    ):
+        raise Forbidden("The regulator role is read-only.")
+
+
+def new_context(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    claim: idempotency.IdempotencyClaim | None = None,
+) -> RequestContext:
+    """The context of one request inside its transaction (API routes and console pages alike)."""
+    state = request.app.state
+    ctx = RequestContext(
+        session=session,
+        principal=principal,
+        request_id=getattr(request.state, "request_id", None),
+        now=state.clock.now(),
+        settings=state.settings,
+        idempotency=claim,
+        method=request.method,
+        path=request.url.path,
+    )
+    request.state.ctx = ctx
+    return ctx
+
+
 class ApiRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if "POST" in {method.upper() for method in kwargs.get("methods") or ()}:
@@ -108,9 +145,7 @@ class ApiRoute(APIRoute):
             body = await read_body_limited(request, settings.max_body_bytes)
             async with state.db.transaction() as session:
                 principal = await state.authenticate(session, request.headers.get("authorization"))
-                writes = request.method not in SAFE_METHODS
-                if principal.role is Role.REGULATOR and writes and route_path not in READ_ONLY_POST_PATHS:
-                    raise Forbidden("The regulator role is read-only.")
+                ensure_may_write(principal, request.method, route_path)
                 claim: idempotency.IdempotencyClaim | None = None
                 raw_key = request.headers.get("idempotency-key")
                 if request.method == "POST" and raw_key is not None:
@@ -125,17 +160,7 @@ class ApiRoute(APIRoute):
                     if isinstance(outcome, idempotency.StoredResponse):
                         return _replay(outcome)
                     claim = outcome
-                ctx = RequestContext(
-                    session=session,
-                    principal=principal,
-                    request_id=getattr(request.state, "request_id", None),
-                    now=state.clock.now(),
-                    settings=settings,
-                    idempotency=claim,
-                    method=request.method,
-                    path=request.url.path,
-                )
-                request.state.ctx = ctx
+                ctx = new_context(request, session, principal, claim)
 
                 response = await endpoint_handler(request)
                 if claim is not None and not ctx.idempotency_recorded and 200 <= response.status_code < 300:

@@ -324,3 +324,12 @@ async def lines_due_arrears_termination(
         {"before": placed_before, "batch": batch},
     )
     return [row._mapping for row in rows]
+
+
+async def count_by_status(session: AsyncSession, mvno_id: str) -> dict[str, int]:
+    """Lines of one MVNO per status (the console's MVNO page)."""
+    rows = await session.execute(
+        text("SELECT status, count(*) AS n FROM lines WHERE mvno_id = :mvno GROUP BY status"),
+        {"mvno": mvno_id},
+    )
+    return {row.status: row.n for row in rows}

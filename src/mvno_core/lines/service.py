@@ -64,6 +64,13 @@ async def list_visible(
     return [line_to_read(row, reasons[row["id"]]) for row in rows]
 
 
+async def status_counts(ctx: RequestContext, mvno_id: str) -> dict[str, int]:
+    """How many lines the MVNO has in each status (every status present, zeros included)."""
+    ctx.principal.ensure_can_see(mvno_id, "MVNO", mvno_id)
+    counts = await repository.count_by_status(ctx.session, mvno_id)
+    return {status.value: counts.get(status.value, 0) for status in LineStatus}
+
+
 async def update_account(ctx: RequestContext, line_id: str, data: AccountUpdate) -> LineRead:
     """Billing's snapshot. Arrears back to 0 lifts an open ``arrears`` hold (restored service); the
     timers place one 30 days after ``overdue_since`` while arrears remain."""

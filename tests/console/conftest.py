@@ -1,0 +1,62 @@
+"""A desk for console tests: an MVNO with a 165 block, a partner, a verified subscriber whose ID number
+the test knows (for 一证通查), one active line, and operator / regulator / partner key secrets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from mvno_core.kernel.db import Database
+from tests import factories
+from tests.lines.conftest import _scene
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass
+class Desk:
+    operator: str
+    regulator: str
+    partner: str
+    mvno_id: str
+    line_id: str
+    msisdn: str
+    id_number: str
+
+    @staticmethod
+    def bearer(secret: str) -> dict[str, str]:
+        return factories.bearer(secret)
+
+
+def secret_of(headers: dict[str, str]) -> str:
+    return headers["Authorization"].partition(" ")[2]
+
+
+@pytest.fixture
+async def desk(
+    client: httpx.AsyncClient, operator: dict[str, str], regulator: dict[str, str], db: Database
+) -> Desk:
+    scene = await _scene(client, operator, db)
+    id_number = factories.resident_id()
+    subscriber = await factories.create_subscriber(client, scene.partner, verified=True, id_number=id_number)
+    msisdn = scene.number(0)
+    activated = await scene.activate(client, msisdn, subscriber_id=subscriber["id"])
+    assert activated.status_code == 201, activated.text
+    return Desk(
+        operator=secret_of(operator),
+        regulator=secret_of(regulator),
+        partner=secret_of(scene.partner),
+        mvno_id=scene.mvno_id,
+        line_id=activated.json()["id"],
+        msisdn=msisdn,
+        id_number=id_number,
+    )
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)

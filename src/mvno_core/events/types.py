@@ -31,5 +31,6 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "reverification.requested",
         "subscriber.created",
         "subscriber.verified",
+        "takeover.started",
     }
 )

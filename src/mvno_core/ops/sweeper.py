@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from mvno_core.audit import sequencer
 from mvno_core.audit.checkpoints import AuditKeyring
+from mvno_core.cancellations import timers as quarantine
 from mvno_core.events import sequencer as feed_sequencer
 from mvno_core.kernel import idempotency
 from mvno_core.kernel.clock import Clock
@@ -22,9 +23,11 @@ from mvno_core.kernel.principal import SYSTEM
 from mvno_core.lines import timers as line_timers
 from mvno_core.lines.timers import TimerReport
 from mvno_core.reservations import service as reservations
+from mvno_core.takeovers import worker as takeovers
 
 log = logging.getLogger(__name__)
 LINE_TIMER_BATCH = 500
+QUARANTINE_BATCH = 1000
 
 
 @dataclass(slots=True)
@@ -33,6 +36,8 @@ class SweepReport:
     audit_linked: int = 0
     events_positioned: int = 0
     idempotency_pruned: int = 0
+    numbers_released: int = 0
+    takeover_batches: int = 0
     errors: list[str] = field(default_factory=list)
     line_timers: TimerReport = field(default_factory=TimerReport)
 
@@ -64,6 +69,17 @@ async def sweep_once(
         report.line_timers.add(done)
         if done.busiest < LINE_TIMER_BATCH:
             break
+    while True:
+        async with db.transaction() as session:
+            ctx = RequestContext(
+                session=session, principal=SYSTEM, request_id=None, now=clock.now(), settings=settings
+            )
+            released = await quarantine.release_due(ctx, batch=QUARANTINE_BATCH)
+        report.numbers_released += released
+        if released < QUARANTINE_BATCH:
+            break
+    # Running takeovers continue here, batch by batch (each its own transaction), from their cursor.
+    report.takeover_batches = await takeovers.run_pending(db, clock, settings)
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())
     # Sequencing last, so the audit rows and events written above are linked and positioned in the

@@ -50,6 +50,7 @@ class Subscriber(Base):
         ),
         # 一证通查 across MVNOs: the blind index already covers the id type (it is hashed in).
         Index("ix_subscribers_id_blind_index", "id_blind_index"),
+        Index("ix_subscribers_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -67,6 +68,9 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by_key_id: Mapped[str] = mapped_column(String(40))
+    # A takeover merged this record into the receiver's record of the same person; the id still
+    # resolves, to that record.
+    merged_into: Mapped[str | None] = mapped_column(String(40), ForeignKey("subscribers.id"))
 
 
 class Verification(Base):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 SUBSCRIBER_COLUMNS = (
     "id, mvno_id, kind, id_type, name_masked, id_number_masked, real_name_status, verified_at, "
-    "live_lines, created_at"
+    "live_lines, created_at, merged_into"
 )
 
 # A duplicate (same MVNO, same ID) inserts nothing and returns nothing; a concurrent duplicate waits for

@@ -68,7 +68,8 @@ async def test_home_and_cross_province_cancellations_have_identical_outcomes(
     live_after = raw.execute(
         "SELECT live_lines FROM subscribers WHERE id = %s", (scene.subscriber_id,)
     ).fetchone()
-    assert live_before is not None and live_after == (live_before[0] - 2,)
+    assert live_before is not None
+    assert live_after == (live_before[0] - 2,)
 
     # Only the cross-province one leaves a settlement entry (home → requested).
     entries = raw.execute(
@@ -153,7 +154,8 @@ async def test_each_blocker_alone_then_all_four_together(
         json=body(accept_contract_penalty=True),
         headers=scene.partner,
     )
-    assert accepted.status_code == 201 and accepted.json()["penalty_accepted"] is True
+    assert accepted.status_code == 201
+    assert accepted.json()["penalty_accepted"] is True
 
 
 async def test_scoping_regulator_and_idempotent_replay(
@@ -174,7 +176,8 @@ async def test_scoping_regulator_and_idempotent_replay(
     first = await client.post(url, json=body("44"), headers=headers)
     replay = await client.post(url, json=body("44"), headers=headers)
     assert first.status_code == replay.status_code == 201
-    assert replay.json() == first.json() and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == first.json()
+    assert replay.headers["idempotent-replayed"] == "true"
     assert replay.headers["location"] == first.headers["location"]
 
     cancellation = f"/v1/cancellations/{first.json()['id']}"

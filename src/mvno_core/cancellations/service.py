@@ -9,7 +9,7 @@ settlement entry (home → requested) for the provinces to net at month end.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -161,8 +161,8 @@ async def settlement(ctx: RequestContext, month: str) -> SettlementRead:
     return SettlementRead(
         month=month,
         timezone="+08:00",
-        starts_at=starts_at,
-        ends_at=ends_at,
+        starts_at=starts_at.astimezone(UTC),
+        ends_at=ends_at.astimezone(UTC),
         pairs=[
             SettlementPair(
                 from_province=pair.from_province,

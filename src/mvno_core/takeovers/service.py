@@ -142,8 +142,7 @@ async def run_batch(ctx: RequestContext, takeover_id: str | None = None) -> str 
             tid,
             ctx.now,
             blocks_moved=len(prefixes),
-            cursor=prefixes[-1] if prefixes else row["cursor"],
-            **({"phase": "subscribers", "cursor": ""} if done else {}),
+            **({"phase": "subscribers", "cursor": ""} if done else {"cursor": prefixes[-1]}),
         )
     elif phase == "subscribers":
         moved = await repository.move_subscribers(ctx.session, source, target, SUBSCRIBER_BATCH, ctx.now)
@@ -161,8 +160,7 @@ async def run_batch(ctx: RequestContext, takeover_id: str | None = None) -> str 
             subscribers_moved=moved["subscribers"],
             subscribers_merged=moved["merged"],
             lines_moved=moved["lines"],
-            cursor=moved["last_id"] or row["cursor"],
-            **({"phase": "reservations", "cursor": ""} if done else {}),
+            **({"phase": "reservations", "cursor": ""} if done else {"cursor": moved["last_id"]}),
         )
     elif phase == "reservations":
         count = await repository.move_reservations(ctx.session, source, target, RESERVATION_BATCH)

@@ -302,9 +302,10 @@ def phase_takeover(
         f"  takeover complete in {run['complete_seconds']} s (goal ≤ {GOAL_SECONDS:.0f} s: "
         f"{'met' if ok_time else 'MISSED'}); floor {floor:.2f} s; {moved['batches']} batches"
     )
+    dip = "n/a" if run["dip"] is None else format(run["dip"], ".0%")
     print(
         f"  activations/s before {run['activations_per_second_before']}, during "
-        f"{run['activations_per_second_during']}: dip {run['dip'] if run['dip'] is None else format(run['dip'], '.0%')} "
+        f"{run['activations_per_second_during']}: dip {dip} "
         f"(goal ≤ {GOAL_DIP:.0%}: "
         f"{'met' if ok_dip else 'MISSED'}); failures {run['failures'] or 'none'}"
     )

@@ -68,6 +68,8 @@ def upgrade() -> None:
     # A line ends once: at most one cancellation per line.
     op.create_index("uq_cancellations_line_id", "cancellations", ["line_id"], unique=True)
     op.create_index("ix_cancellations_mvno_id", "cancellations", ["mvno_id", "id"])
+    # A takeover repoints a subscriber's cancellations.
+    op.create_index("ix_cancellations_subscriber_id", "cancellations", ["subscriber_id"])
 
     op.create_table(
         "settlement_entries",

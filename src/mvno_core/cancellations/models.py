@@ -21,6 +21,8 @@ class Cancellation(Base):
         # A line ends once: at most one cancellation per line.
         Index("uq_cancellations_line_id", "line_id", unique=True),
         Index("ix_cancellations_mvno_id", "mvno_id", "id"),
+        # A takeover repoints a subscriber's cancellations.
+        Index("ix_cancellations_subscriber_id", "subscriber_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

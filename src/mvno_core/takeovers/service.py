@@ -178,7 +178,15 @@ async def run_batch(ctx: RequestContext, takeover_id: str | None = None) -> str 
 
 async def _finish(ctx: RequestContext, row: RowMapping) -> None:
     tid, source, target = row["id"], row["from_mvno_id"], row["to_mvno_id"]
-    stragglers = await repository.move_stragglers(ctx.session, source, target)
+    # Subscribers registered at the exiting MVNO while the batches ran (it takes no new lines, but a
+    # record may still be created), then rows that joined already-moved subscribers meanwhile.
+    stragglers = 0
+    while True:
+        late = await repository.move_subscribers(ctx.session, source, target, SUBSCRIBER_BATCH, ctx.now)
+        stragglers += late["subscribers"]
+        if late["subscribers"] < SUBSCRIBER_BATCH:
+            break
+    stragglers += await repository.move_stragglers(ctx.session, source, target)
     exiting = await mvnos.get(ctx.session, source, lock="update")
     assert exiting is not None
     ensure_move(MvnoStatus(exiting.status), MvnoStatus.TERMINATED)

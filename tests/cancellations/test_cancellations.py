@@ -3,6 +3,7 @@ scoping, regulator read-only, idempotent replay."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ import psycopg
 from mvno_core.kernel.db import Database
 from tests.cancellations.helpers import account, body, events, line
 from tests.factories import assert_problem
-from tests.lines.conftest import Scene
+from tests.lines.conftest import Scene, iccid, imsi
 
 
 def _outcome(raw: psycopg.Connection, line_id: str) -> dict[str, Any]:
@@ -188,3 +189,31 @@ async def test_scoping_regulator_and_idempotent_replay(
     assert_problem(
         await client.get("/v1/settlements?month=2026-13", headers=regulator), 422, "validation_error"
     )
+
+
+async def test_concurrent_cancellations_and_reclaims_happen_once(
+    client: httpx.AsyncClient, scene: Scene, regulator: dict[str, str], raw: psycopg.Connection
+) -> None:
+    created = await line(client, scene, 30)
+    url = f"/v1/lines/{created['id']}/cancellations"
+    answers = await asyncio.gather(
+        *(client.post(url, json=body(province), headers=scene.partner) for province in ("11", "31", "44"))
+    )
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409]
+    assert raw.execute(
+        "SELECT count(*) FROM cancellations WHERE line_id = %s", (created["id"],)
+    ).fetchone() == (1,)
+
+    reclaim = f"/v1/numbers/{created['msisdn']}/reclaims"
+
+    def reclaim_body() -> dict[str, Any]:
+        return {"subscriber_id": scene.subscriber_id, "iccid": iccid(), "imsi": imsi()}
+
+    assert_problem(await client.post(reclaim, json=reclaim_body(), headers=regulator), 403, "forbidden")
+    answers = await asyncio.gather(
+        *(client.post(reclaim, json=reclaim_body(), headers=scene.partner) for _ in range(3))
+    )
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409]
+    assert raw.execute(
+        "SELECT count(*) FROM lines WHERE msisdn = %s AND status <> 'cancelled'", (created["msisdn"],)
+    ).fetchone() == (1,)

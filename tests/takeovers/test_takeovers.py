@@ -112,7 +112,8 @@ async def test_interrupted_takeover_resumes_and_everything_moves(
     exiting = await _mvno_scene(client, operator, db)
     receiver = await _mvno_scene(client, operator, db)
     second_block = await factories.allocate(client, operator, exiting.mvno_id, segment="165", province="31")
-    facts = await _populate(client, exiting, receiver, factories.resident_id())
+    person = factories.resident_id()
+    facts = await _populate(client, exiting, receiver, person)
     both = [exiting.mvno_id, receiver.mvno_id]
     before = _counts(raw, both, exiting.prefix)
     exiting_lines = raw.execute(
@@ -158,7 +159,9 @@ async def test_interrupted_takeover_resumes_and_everything_moves(
     assert midway["status"] == "running"
     assert midway["progress"]["blocks"] == 1  # the crashed batch left nothing behind
     assert 0 < midway["progress"]["done_ratio"] < 1
-    # The rest of the service keeps serving meanwhile.
+    # The rest of the service keeps serving meanwhile; a subscriber registered at the exiting MVNO now
+    # moves too.
+    late = await factories.create_subscriber(client, exiting.partner)
     assert (await client.get(f"/v1/lines/{facts['held_line']}", headers=operator)).status_code == 200
     assert await worker.run_pending(db, clock, settings, max_batches=3) == 3
 
@@ -168,7 +171,8 @@ async def test_interrupted_takeover_resumes_and_everything_moves(
     done = (await client.get(f"/v1/takeovers/{takeover['id']}", headers=operator)).json()
     assert (done["status"], done["phase"], done["progress"]["done_ratio"]) == ("completed", "done", 1.0)
     assert done["progress"]["blocks"] == 2
-    assert (done["progress"]["subscribers"], done["progress"]["subscribers_merged"]) == (8, 1)
+    # 8 at the start and the one registered meanwhile.
+    assert (done["progress"]["subscribers"], done["progress"]["subscribers_merged"]) == (9, 1)
     assert done["progress"]["lines"] == exiting_lines[0]
     assert done["progress"]["reservations"] == 1
 
@@ -212,6 +216,16 @@ async def test_interrupted_takeover_resumes_and_everything_moves(
     merged = (await client.get(f"/v1/subscribers/{facts['person_a']}", headers=receiver.partner)).json()
     assert merged["id"] == facts["person_b"]
     assert merged["live_lines"] == 6  # 3 + 3 live (one of the 4 was cancelled): over the cap, kept
+    assert (await client.get(f"/v1/subscribers/{late['id']}", headers=receiver.partner)).status_code == 200
+    found = await client.post(
+        "/v1/subscribers/search", json={"id_type": "resident_id", "id_number": person}, headers=operator
+    )
+    assert [item["id"] for item in found.json()["items"]] == [facts["person_b"]]
+    lookup = await client.post(
+        "/v1/identity-lookups", json={"id_type": "resident_id", "id_number": person}, headers=operator
+    )
+    assert lookup.json()["total"] == 6
+    assert [(m["mvno_id"], m["count"]) for m in lookup.json()["by_mvno"]] == [(receiver.mvno_id, 6)]
     history = (
         await client.get(f"/v1/subscribers/{facts['person_b']}/verifications", headers=receiver.partner)
     ).json()
@@ -295,5 +309,11 @@ async def test_takeover_scoping_and_roles(
     assert_problem(await client.get(url, headers=bystander.partner), 404, "not_found")
     again = await client.post("/v1/takeovers", json=data, headers=operator)
     assert_problem(again, 409, "conflict")
-    assert await worker.run_pending(db, clock, settings, takeover_id=started.json()["id"]) >= 4
+    assert await worker.run_pending(db, clock, settings, takeover_id=started.json()["id"], max_batches=2) == 2
+    assert (await client.get(url, headers=operator)).json()["phase"] == "reservations"
+    # Registered after the subscribers phase: the finishing batch moves it as a straggler.
+    straggler = await factories.create_subscriber(client, exiting.partner)
+    assert await worker.run_pending(db, clock, settings, takeover_id=started.json()["id"]) == 2
     assert (await client.get(url, headers=receiver.partner)).json()["status"] == "completed"
+    moved = await client.get(f"/v1/subscribers/{straggler['id']}", headers=receiver.partner)
+    assert moved.json()["mvno_id"] == receiver.mvno_id

@@ -131,12 +131,14 @@ async def test_reclaim_by_the_same_person_only(
     )
     assert_problem(wrong_host, 422, "host_mismatch")
 
-    reclaimed = await client.post(
-        url,
-        json={"subscriber_id": scene.subscriber_id, "iccid": iccid(), "imsi": imsi()},
-        headers=scene.partner,
-    )
+    keyed = {**scene.partner, "Idempotency-Key": f"reclaim-{msisdn}"}
+    same = {"subscriber_id": scene.subscriber_id, "iccid": iccid(), "imsi": imsi()}
+    reclaimed = await client.post(url, json=same, headers=keyed)
     assert reclaimed.status_code == 201, reclaimed.text
+    replayed = await client.post(url, json=same, headers=keyed)
+    assert replayed.status_code == 201
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json() == reclaimed.json()
     new_line = reclaimed.json()
     assert new_line["msisdn"] == msisdn
     assert new_line["id"] != created["id"]

@@ -28,6 +28,7 @@ from mvno_core.takeovers import worker as takeovers
 log = logging.getLogger(__name__)
 LINE_TIMER_BATCH = 500
 QUARANTINE_BATCH = 1000
+TAKEOVER_BATCHES_PER_SWEEP = 200
 
 
 @dataclass(slots=True)
@@ -78,8 +79,11 @@ async def sweep_once(
         report.numbers_released += released
         if released < QUARANTINE_BATCH:
             break
-    # Running takeovers continue here, batch by batch (each its own transaction), from their cursor.
-    report.takeover_batches = await takeovers.run_pending(db, clock, settings)
+    # Running takeovers continue here, batch by batch (each its own transaction), from their cursor;
+    # bounded, so a huge one cannot hold back the other timers (the next sweep goes on).
+    report.takeover_batches = await takeovers.run_pending(
+        db, clock, settings, max_batches=TAKEOVER_BATCHES_PER_SWEEP
+    )
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())
     # Sequencing last, so the audit rows and events written above are linked and positioned in the

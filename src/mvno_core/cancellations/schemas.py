@@ -72,7 +72,9 @@ class SettlementRead(BaseModel):
     net: list[SettlementNet]
 
 
-Month = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+# Years 2000–2099: settlement months are of this service's lifetime, and the bounds keep the month's
+# window computable (no year 0, no year 10000).
+Month = Annotated[str, StringConstraints(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$")]
 
 
 class ReclaimCreate(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mvno_core.lines.schemas import Iccid, Imsi
-from mvno_core.reference.types import ProvinceCode
+from mvno_core.reference.types import Fen, ProvinceCode
 from mvno_core.subscribers.lifecycle import VerificationMethod, VerificationResult
 
 
@@ -26,8 +26,8 @@ class CancellationCreate(BaseModel):
 
     requested_province: ProvinceCode = Field(description="Where the subscriber asks (any province).")
     identity_check: IdentityCheck
-    arrears_paid_fen: int | None = Field(
-        default=None, ge=0, le=10**12, description="Arrears paid at the counter now; must cover them all."
+    arrears_paid_fen: Fen | None = Field(
+        default=None, description="Arrears paid at the counter now; must cover them all."
     )
     accept_contract_penalty: bool = False
 

@@ -11,6 +11,7 @@ from stdnum import luhn
 from stdnum.exceptions import ValidationError as StdnumError
 
 from mvno_core.lines.lifecycle import REASON_TEXTS, DisputeOutcome, HoldReason, LineStatus, reason_text
+from mvno_core.reference.types import Fen
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Ident = Annotated[str, StringConstraints(max_length=40)]
@@ -155,8 +156,8 @@ def hold_to_read(row: RowMapping | dict[str, Any]) -> HoldRead:
 class AccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    balance_fen: int = Field(ge=0, le=10**12, strict=True)
-    arrears_fen: int = Field(ge=0, le=10**12, strict=True)
+    balance_fen: Fen
+    arrears_fen: Fen
     overdue_since: date | None = Field(
         default=None, description="First day a bill went unpaid; with arrears, 30 days later an arrears hold."
     )

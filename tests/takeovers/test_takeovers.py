@@ -317,3 +317,24 @@ async def test_takeover_scoping_and_roles(
     assert (await client.get(url, headers=receiver.partner)).json()["status"] == "completed"
     moved = await client.get(f"/v1/subscribers/{straggler['id']}", headers=receiver.partner)
     assert moved.json()["mvno_id"] == receiver.mvno_id
+
+
+async def test_the_server_runs_a_started_takeover_at_once(
+    client: httpx.AsyncClient, operator: dict[str, str], db: Database, raw: psycopg.Connection
+) -> None:
+    exiting = await _mvno_scene(client, operator, db)
+    receiver = await _mvno_scene(client, operator, db)
+    await line(client, exiting, 0)
+    started = await client.post(
+        "/v1/takeovers",
+        json={"from_mvno_id": exiting.mvno_id, "to_mvno_id": receiver.mvno_id, "reason": "merger"},
+        headers=operator,
+    )
+    assert started.status_code == 202
+    assert started.headers["location"] == f"/v1/takeovers/{started.json()['id']}"
+    # The batches run right after the 202 (a background task of the request), not at the next sweep.
+    done = (await client.get(started.headers["location"], headers=operator)).json()
+    assert (done["status"], done["progress"]["lines"], done["progress"]["subscribers"]) == ("completed", 1, 1)
+    assert raw.execute("SELECT status FROM mvnos WHERE id = %s", (exiting.mvno_id,)).fetchone() == (
+        "terminated",
+    )

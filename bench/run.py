@@ -4,8 +4,10 @@ numbers shared by two MVNOs, the bench MVNO's matured (its lowest numbers taken)
 Usage (from the repository root)::
 
     python -m bench.run [--blocks-for-search 100] [--alloc-rounds 20] [--search-rounds 50]
-                        [--subscribers 1000000 [--lookup-rounds 2000]] [--ledger]
+                        [--subscribers 1000000 [--lookup-rounds 2000]] [--ledger] [--takeover]
 
+``--takeover`` adds an MVNO exit takeover of 1,000,000 numbers while another MVNO activates lines
+(bench/takeover.py; also standalone: ``python -m bench.takeover``).
 ``--ledger`` adds audit verification at 1M audit rows and event-feed lag under load (bench/ledger.py).
 
 Uses MVNO_DATABASE_URL's server if set (database ``mvno_bench`` is dropped and recreated there), else a
@@ -45,6 +47,8 @@ from bench.phases import (
 )
 from bench.report import print_summary, section, write_results
 from bench.server import running_server
+from bench.takeover import add_arguments as add_takeover_arguments
+from bench.takeover import phase_takeover
 from mvno_core.subscribers import pii
 
 warnings.filterwarnings("ignore", module="platformdirs")  # XDG_RUNTIME_DIR unset: the fallback is fine
@@ -98,6 +102,12 @@ def parse_args() -> argparse.Namespace:
         metavar="N",
         help="audit rows written for the ledger phase (default 1,000,000)",
     )
+    parser.add_argument(
+        "--takeover",
+        action="store_true",
+        help="also run the takeover phase (1M numbers moving while activations run; bench/takeover.py)",
+    )
+    add_takeover_arguments(parser)
     args = parser.parse_args()
     if args.subscribers < 0:
         parser.error("--subscribers must not be negative")
@@ -175,6 +185,16 @@ def main() -> None:
                 if args.ledger:
                     results["feed_lag"] = phase_feed_lag(database.url, s.base_url, s.headers, s.mvno_id)
                     results["audit_verify"] = phase_verify(conn, client, args.ledger_audit_rows)
+                if args.takeover:
+                    results["takeover"] = phase_takeover(
+                        conn,
+                        client,
+                        base_url,
+                        headers,
+                        blocks=args.takeover_blocks,
+                        subscribers=args.takeover_subscribers,
+                        baseline_seconds=args.takeover_baseline_seconds,
+                    )
         results["index_scans"] = phase_index_usage(conn)
         results["explain"] = phase_explain(conn)
         results["partner_explain"] = phase_partner_explain(conn, mvno_id)

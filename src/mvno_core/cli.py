@@ -240,8 +240,8 @@ def sweep_command(
         ),
     ] = False,
 ) -> None:
-    """Run the timers once: reservation expiry, idempotency-key pruning, event positions, audit chain
-    linking and its signed checkpoint."""
+    """Run the timers once: reservation expiry, line timers, quarantine end, running takeovers,
+    idempotency-key pruning, event positions, audit chain linking and its signed checkpoint."""
     settings = get_settings()
     db = _database(settings)
 
@@ -256,7 +256,9 @@ def sweep_command(
     report = _run(run())
     typer.echo(
         f"reservations expired: {report.reservations_expired}, audit entries linked: "
-        f"{report.audit_linked}, idempotency keys pruned: {report.idempotency_pruned}"
+        f"{report.audit_linked}, idempotency keys pruned: {report.idempotency_pruned}, "
+        f"numbers released from quarantine: {report.numbers_released}, "
+        f"takeover batches: {report.takeover_batches}"
     )
 
 

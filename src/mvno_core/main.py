@@ -18,6 +18,7 @@ from mvno_core.audit.router import router as audit_router
 from mvno_core.auth.router import router as api_keys_router
 from mvno_core.auth.service import authenticate, principals
 from mvno_core.blocks.router import router as blocks_router
+from mvno_core.cancellations.router import router as cancellations_router
 from mvno_core.console.router import router as console_router
 from mvno_core.events.listener import FeedSequencer
 from mvno_core.events.router import router as events_router
@@ -36,6 +37,7 @@ from mvno_core.reservations.router import router as reservations_router
 from mvno_core.subscribers import pii
 from mvno_core.subscribers.router import lookups_router as identity_lookups_router
 from mvno_core.subscribers.router import router as subscribers_router
+from mvno_core.takeovers.router import router as takeovers_router
 
 DESCRIPTION = """
 Number lifecycle for MVNOs on segments 170/171/162/165/167: MVNO registry, H-code blocks, number search
@@ -142,6 +144,8 @@ def create_app(
         subscribers_router,
         identity_lookups_router,
         lines_router,
+        cancellations_router,
+        takeovers_router,
         audit_router,
         events_router,
         console_router,

@@ -3,6 +3,7 @@
 from mvno_core.audit.models import AuditCheckpoint, AuditEntry
 from mvno_core.auth.models import ApiKey
 from mvno_core.blocks.models import Block
+from mvno_core.cancellations.models import Cancellation, SettlementEntry
 from mvno_core.events.models import Event
 from mvno_core.kernel.db import Base
 from mvno_core.kernel.idempotency_models import IdempotencyRecord
@@ -12,6 +13,7 @@ from mvno_core.numbers.models import Number
 from mvno_core.reference.models import ProvinceRow, SegmentRow
 from mvno_core.reservations.models import Reservation
 from mvno_core.subscribers.models import Subscriber, Verification
+from mvno_core.takeovers.models import Takeover
 
 metadata = Base.metadata
 
@@ -20,6 +22,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "Block",
+    "Cancellation",
     "Dispute",
     "Event",
     "Hold",
@@ -31,7 +34,9 @@ __all__ = [
     "Reservation",
     "ReverificationRequest",
     "SegmentRow",
+    "SettlementEntry",
     "Subscriber",
+    "Takeover",
     "Verification",
     "metadata",
 ]

@@ -36,5 +36,6 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "subscriber.verification_failed",
         "subscriber.created",
         "subscriber.verified",
+        "takeover.started",
     }
 )

@@ -11,6 +11,7 @@ from stdnum import luhn
 from stdnum.exceptions import ValidationError as StdnumError
 
 from mvno_core.lines.lifecycle import REASON_TEXTS, DisputeOutcome, HoldReason, LineStatus, reason_text
+from mvno_core.reference.types import Fen
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Ident = Annotated[str, StringConstraints(max_length=40)]
@@ -155,9 +156,8 @@ def hold_to_read(row: RowMapping | dict[str, Any]) -> HoldRead:
 class AccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Integers in fen; 88.0 is an integer too (JSON Schema says so), 88.5 is refused.
-    balance_fen: int = Field(ge=0, le=10**12)
-    arrears_fen: int = Field(ge=0, le=10**12)
+    balance_fen: Fen
+    arrears_fen: Fen
     overdue_since: date | None = Field(
         default=None, description="First day a bill went unpaid; with arrears, 30 days later an arrears hold."
     )

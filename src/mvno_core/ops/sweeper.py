@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from mvno_core.audit import sequencer
 from mvno_core.audit.checkpoints import AuditKeyring
+from mvno_core.cancellations import timers as quarantine
 from mvno_core.events import sequencer as feed_sequencer
 from mvno_core.kernel import idempotency
 from mvno_core.kernel.clock import Clock
@@ -23,10 +25,13 @@ from mvno_core.lines import timers as line_timers
 from mvno_core.lines.timers import TimerReport
 from mvno_core.reservations import service as reservations
 from mvno_core.subscribers import retention
+from mvno_core.takeovers import worker as takeovers
 
 log = logging.getLogger(__name__)
 LINE_TIMER_BATCH = 500
 PURGE_BATCH = 500
+QUARANTINE_BATCH = 1000
+TAKEOVER_BATCHES_PER_SWEEP = 200
 
 
 @dataclass(slots=True)
@@ -35,6 +40,8 @@ class SweepReport:
     audit_linked: int = 0
     events_positioned: int = 0
     idempotency_pruned: int = 0
+    numbers_released: int = 0
+    takeover_batches: int = 0
     errors: list[str] = field(default_factory=list)
     line_timers: TimerReport = field(default_factory=TimerReport)
     identities_purged: int = 0
@@ -45,37 +52,38 @@ async def sweep_once(
 ) -> SweepReport:
     report = SweepReport()
     keyring = keyring or AuditKeyring(settings.signing_key_path())
-    while True:
-        async with db.transaction() as session:
-            ctx = RequestContext(
-                session=session,
-                principal=SYSTEM,
-                request_id=None,
-                now=clock.now(),
-                settings=settings,
-            )
-            expired = await reservations.expire_due(ctx, batch=1000)
-        report.reservations_expired += expired
-        if expired < 1000:
-            break
-    while True:
-        async with db.transaction() as session:
-            ctx = RequestContext(
-                session=session, principal=SYSTEM, request_id=None, now=clock.now(), settings=settings
-            )
-            done = await line_timers.run_due(ctx, batch=LINE_TIMER_BATCH)
+
+    async def drain(step: Callable[[RequestContext], Awaitable[int]], batch: int) -> int:
+        """Run ``step`` one transaction per batch until a batch comes back short."""
+        total = 0
+        while True:
+            async with db.transaction() as session:
+                ctx = RequestContext(
+                    session=session, principal=SYSTEM, request_id=None, now=clock.now(), settings=settings
+                )
+                done = await step(ctx)
+            total += done
+            if done < batch:
+                return total
+
+    async def line_timer_batch(ctx: RequestContext) -> int:
+        done = await line_timers.run_due(ctx, batch=LINE_TIMER_BATCH)
         report.line_timers.add(done)
-        if done.busiest < LINE_TIMER_BATCH:
-            break
-    while True:
-        async with db.transaction() as session:
-            ctx = RequestContext(
-                session=session, principal=SYSTEM, request_id=None, now=clock.now(), settings=settings
-            )
-            purged = await retention.purge_expired(ctx, batch=PURGE_BATCH)
-        report.identities_purged += purged
-        if purged < PURGE_BATCH:
-            break
+        return done.busiest
+
+    report.reservations_expired = await drain(lambda ctx: reservations.expire_due(ctx, batch=1000), 1000)
+    await drain(line_timer_batch, LINE_TIMER_BATCH)
+    report.numbers_released = await drain(
+        lambda ctx: quarantine.release_due(ctx, batch=QUARANTINE_BATCH), QUARANTINE_BATCH
+    )
+    # Running takeovers continue here, batch by batch (each its own transaction), from their cursor;
+    # bounded, so a huge one cannot hold back the other timers (the next sweep goes on).
+    report.takeover_batches = await takeovers.run_pending(
+        db, clock, settings, max_batches=TAKEOVER_BATCHES_PER_SWEEP
+    )
+    report.identities_purged = await drain(
+        lambda ctx: retention.purge_expired(ctx, batch=PURGE_BATCH), PURGE_BATCH
+    )
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())
     # Sequencing last, so the audit rows and events written above are linked and positioned in the

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from sqlalchemy import RowMapping
 
 from mvno_core.numbers.grading import Grade
-from mvno_core.reference.types import ProvinceCode, SegmentCode
+from mvno_core.reference.types import WHOLE_NUMBER, ProvinceCode, SegmentCode
 from mvno_core.reservations.lifecycle import effective_status
 
 
@@ -28,7 +28,7 @@ class ReservationCreate(BaseModel):
     mvno_id: Annotated[str, StringConstraints(max_length=40)] | None = None
     msisdn: Annotated[str, StringConstraints(max_length=32)] | None = None
     criteria: ReservationCriteria | None = None
-    ttl_seconds: int | None = Field(default=None, ge=60, le=86_400, strict=True)
+    ttl_seconds: Annotated[int, Field(strict=True, ge=60, le=86_400), WHOLE_NUMBER] | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> ReservationCreate:

@@ -65,6 +65,7 @@ async def reserve(ctx: RequestContext, data: ReservationCreate) -> Reply:
     A claimed number whose earlier reservation had lapsed ends that reservation in the same statement,
     and ``reservation.expired`` is journalled before ``number.reserved``.
     """
+    # "" is a given (and invalid) msisdn, not a request for any number.
     msisdn = msisdns.normalise(data.msisdn, loc=("body", "msisdn")) if data.msisdn is not None else None
     mvno_id = await _target_mvno(ctx, data, msisdn)
     ttl = data.ttl_seconds or ctx.settings.reservation_default_ttl_seconds

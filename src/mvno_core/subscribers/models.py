@@ -60,6 +60,7 @@ class Subscriber(Base):
             "updated_at",
             postgresql_where=text("live_lines = 0 AND purged_at IS NULL"),
         ),
+        Index("ix_subscribers_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -79,6 +80,9 @@ class Subscriber(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by_key_id: Mapped[str] = mapped_column(String(40))
+    # A takeover merged this record into the receiver's record of the same person; the id still
+    # resolves, to that record.
+    merged_into: Mapped[str | None] = mapped_column(String(40), ForeignKey("subscribers.id"))
 
 
 class Verification(Base):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 SUBSCRIBER_COLUMNS = (
     "id, mvno_id, kind, id_type, name_masked, id_number_masked, real_name_status, verified_at, "
-    "live_lines, created_at, purged_at"
+    "live_lines, created_at, purged_at, merged_into"
 )
 
 # A duplicate (same MVNO, same ID) inserts nothing and returns nothing; a concurrent duplicate waits for
@@ -71,7 +71,9 @@ async def search(
     rows = await session.execute(
         text(
             f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers "
-            f"WHERE id_blind_index = :bi AND id_type = :id_type{scope} ORDER BY mvno_id"
+            # A record a takeover merged into another is no longer a subscriber of its own.
+            f"WHERE id_blind_index = :bi AND id_type = :id_type AND merged_into IS NULL{scope} "
+            "ORDER BY mvno_id"
         ),
         {"bi": blind_index, "id_type": id_type, "mvno_id": mvno_id},
     )
@@ -85,7 +87,7 @@ IDENTITY_LOOKUP_SQL = """
 WITH holders AS (
     SELECT s.id, s.mvno_id, s.live_lines
     FROM subscribers s
-    WHERE s.id_blind_index = :bi AND s.id_type = :id_type{scope}
+    WHERE s.id_blind_index = :bi AND s.id_type = :id_type AND s.merged_into IS NULL{scope}
 ), live AS (
     SELECT l.id, l.msisdn, l.status, l.activated_at, h.mvno_id
     FROM holders h JOIN lines l ON l.subscriber_id = h.id AND l.status <> 'cancelled'

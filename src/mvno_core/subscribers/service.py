@@ -127,6 +127,12 @@ async def create(ctx: RequestContext, data: SubscriberCreate) -> RowMapping:
 async def get_visible(ctx: RequestContext, subscriber_id: str, *, lock: bool = False) -> RowMapping:
     """The subscriber if this caller may see it; another MVNO's is the same 404 as a missing one."""
     row = await repository.get(ctx.session, subscriber_id, lock=lock)
+    # A takeover merged this record into the receiver's record of the same person: the old id
+    # resolves to that record (a few hops at most, one per takeover it went through).
+    for _ in range(8):
+        if row is None or row["merged_into"] is None:
+            break
+        row = await repository.get(ctx.session, row["merged_into"], lock=lock)
     if row is None:
         raise NotFound.of("Subscriber", subscriber_id)
     ctx.principal.ensure_can_see(row["mvno_id"], "Subscriber", subscriber_id)

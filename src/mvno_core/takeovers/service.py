@@ -95,6 +95,7 @@ async def start(ctx: RequestContext, data: TakeoverCreate) -> TakeoverRead:
             "reason": data.reason,
             "takeover_id": takeover["id"],
         },
+        event_type="mvno.exiting",
     )
     await record(
         ctx,
@@ -172,7 +173,14 @@ async def run_batch(ctx: RequestContext, takeover_id: str | None = None) -> str 
     else:
         await _finish(ctx, row)
         return str(tid)
-    await record(ctx, action="takeover.batch", subject=Subject("takeover", tid), mvno_id=target, data=audit)
+    await record(
+        ctx,
+        action="takeover.batch",
+        subject=Subject("takeover", tid),
+        mvno_id=target,
+        data=audit,
+        event_type="takeover.progressed",
+    )
     return str(tid)
 
 
@@ -202,6 +210,7 @@ async def _finish(ctx: RequestContext, row: RowMapping) -> None:
         subject=Subject("mvno", source),
         mvno_id=source,
         data={"from": MvnoStatus.EXITING.value, "to": MvnoStatus.TERMINATED.value, "takeover_id": tid},
+        event_type="mvno.terminated",
     )
     final = await repository.get(ctx.session, tid)
     assert final is not None

@@ -12,6 +12,7 @@ from mvno_core.numbers.models import Number
 from mvno_core.reference.models import ProvinceRow, SegmentRow
 from mvno_core.reservations.models import Reservation
 from mvno_core.subscribers.models import Subscriber, Verification
+from mvno_core.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
@@ -33,5 +34,7 @@ __all__ = [
     "SegmentRow",
     "Subscriber",
     "Verification",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
 ]

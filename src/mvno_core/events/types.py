@@ -31,5 +31,9 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "reverification.requested",
         "subscriber.created",
         "subscriber.verified",
+        "webhook_endpoint.created",
+        "webhook_endpoint.deleted",
+        "webhook_endpoint.secret_rotated",
+        "webhook_endpoint.disabled",
     }
 )

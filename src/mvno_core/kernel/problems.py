@@ -198,7 +198,8 @@ def problem_response(
 
 
 def render(request: Request, error: DomainError) -> JSONResponse:
-    retry_after = error.retry_after_seconds
+    # A class-wide Retry-After, or one decided per error (a rate limit's refill time).
+    retry_after = getattr(error, "retry_after", None) or error.retry_after_seconds
     return problem_response(
         request,
         status=error.status,

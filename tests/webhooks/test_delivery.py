@@ -72,9 +72,11 @@ async def test_signature_verifies_with_standardwebhooks_and_a_tampered_body_does
     sealed = raw.execute(
         "SELECT secret_sealed FROM webhook_endpoints WHERE id = %s", (endpoint["id"],)
     ).fetchone()
-    assert sealed is not None and secret.encode() not in bytes(sealed[0])
+    assert sealed is not None
+    assert secret.encode() not in bytes(sealed[0])
     shown = await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=partner)
-    assert shown.status_code == 200 and "secret" not in shown.json()
+    assert shown.status_code == 200
+    assert "secret" not in shown.json()
     log = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=partner)).json()
     assert [(d["event_id"], d["succeeded"], d["status_code"]) for d in log["items"]] == [
         (got.headers["webhook-id"], True, 200)
@@ -131,7 +133,9 @@ async def test_an_event_matching_no_type_filter_is_not_sent(
     assert receiver.requests == []  # its own webhook_endpoint.created does not match
     cursor = raw.execute("SELECT cursor FROM webhook_endpoints WHERE id = %s", (endpoint["id"],)).fetchone()
     head = raw.execute("SELECT max(position) FROM events").fetchone()
-    assert cursor is not None and head is not None and cursor[0] == head[0]  # moved past it
+    assert cursor is not None
+    assert head is not None
+    assert cursor[0] == head[0]
     await client.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=partner)
     await deliver(db, clock, settings)
     assert [json.loads(r.body)["type"] for r in receiver.requests] == ["webhook_endpoint.secret_rotated"]
@@ -165,7 +169,8 @@ async def test_partner_endpoints_get_only_their_mvnos_events(
     await client.patch(f"/v1/mvnos/{other_mvno['id']}", json={"name": "renamed"}, headers=operator)
     await deliver(db, clock, settings)
     await deliver(db, clock, settings)
-    assert receiver.requests and other_receiver.requests
+    assert receiver.requests
+    assert other_receiver.requests
     assert {json.loads(r.body)["data"]["mvno_id"] for r in receiver.requests} == {mvno["id"]}
     assert {json.loads(r.body)["data"]["mvno_id"] for r in other_receiver.requests} == {other_mvno["id"]}
 
@@ -181,9 +186,11 @@ async def test_delivery_is_retried_after_the_receiver_was_down(
     down = Receiver(free_port())  # nothing listens on its port yet
     endpoint = await register(client, partner, down.url)
     report = await deliver(db, clock, settings)
-    assert report.failed == 1 and report.delivered == 0
+    assert report.failed == 1
+    assert report.delivered == 0
     state = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=partner)).json()
-    assert state["failing_since"] is not None and state["next_attempt_at"] is not None
+    assert state["failing_since"] is not None
+    assert state["next_attempt_at"] is not None
     await down.start()
     try:
         assert (await deliver(db, clock, settings)).delivered == 0  # the retry is not due yet
@@ -197,7 +204,8 @@ async def test_delivery_is_retried_after_the_receiver_was_down(
     assert len({d["event_id"] for d in log["items"]}) == 1
     assert down.ids() == [log["items"][0]["event_id"]]
     state = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=partner)).json()
-    assert state["failing_since"] is None and state["status"] == "enabled"
+    assert state["failing_since"] is None
+    assert state["status"] == "enabled"
 
 
 async def test_a_worker_killed_between_commit_and_send_delivers_again_with_the_same_id(
@@ -242,7 +250,8 @@ async def test_an_endpoint_failing_for_a_day_is_disabled_with_its_reason(
     assert (await deliver(db, clock, settings)).failed == 1
     clock.advance(hours=settings.webhook_disable_after_hours + 1)
     report = await deliver(db, clock, settings)
-    assert report.failed == 1 and report.disabled == 1
+    assert report.failed == 1
+    assert report.disabled == 1
     state = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=partner)).json()
     assert state["status"] == "disabled"
     assert "HTTP 500" in state["disabled_reason"]

@@ -33,6 +33,7 @@ from mvno_core.numbers.router import router as numbers_router
 from mvno_core.ops import health, sweeper
 from mvno_core.reference.router import router as reference_router
 from mvno_core.reservations.router import router as reservations_router
+from mvno_core.stats.router import router as stats_router
 from mvno_core.subscribers import pii
 from mvno_core.subscribers.router import lookups_router as identity_lookups_router
 from mvno_core.subscribers.router import router as subscribers_router
@@ -150,6 +151,7 @@ def create_app(
         audit_router,
         events_router,
         webhooks_router,
+        stats_router,
     ):
         app.include_router(router)
     app.add_middleware(AllowHeaderMiddleware)

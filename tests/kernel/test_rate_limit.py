@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from mvno_core.kernel.config import Settings
-from mvno_core.kernel.ratelimit import RateLimiter, RateLimited
+from mvno_core.kernel.ratelimit import RateLimited, RateLimiter
 from mvno_core.main import create_app
 from tests import factories
 

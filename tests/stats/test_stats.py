@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +11,7 @@ import httpx
 import psycopg
 
 from tests import factories
+from tests.conftest import ShiftableClock
 from tests.lines.conftest import Scene
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -68,6 +69,7 @@ async def test_stats_match_independent_counts(
     operator: dict[str, str],
     regulator: dict[str, str],
     raw: psycopg.Connection,
+    clock: ShiftableClock,
 ) -> None:
     lines = []
     for n in range(4):
@@ -81,7 +83,7 @@ async def test_stats_match_independent_counts(
     await factories.create_subscriber(client, scene.partner, verified=False)
     # Spread the lines over China-time days: one activated 3 days ago just after local midnight (still
     # the previous UTC day), one ended yesterday, one activated 40 days ago (outside the window).
-    now = datetime.now(UTC)
+    now = clock.now()  # the app's clock (other tests may have pushed it forward)
     china_midnight = datetime.combine(now.astimezone(CHINA).date(), datetime.min.time(), CHINA)
     raw.execute(
         "UPDATE lines SET activated_at = %s WHERE id = %s",

@@ -307,3 +307,30 @@ async def test_regulator_reads_but_cannot_register_and_delete_removes(
         await client.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=partner)
     ).status_code == 204
     assert (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=partner)).status_code == 404
+
+
+async def test_an_event_committed_late_is_not_skipped(
+    client: httpx.AsyncClient,
+    partner: dict[str, str],
+    mvno: dict[str, Any],
+    receiver: Receiver,
+    db: Database,
+    clock: ShiftableClock,
+    settings: Settings,
+    conninfo: str,
+) -> None:
+    """An event whose transaction began first but commits after a later one was delivered still goes
+    out (the endpoint's cursor is a feed position, given in commit-visibility order)."""
+    await register(client, partner, receiver.url, types=["mvno.updated"])
+    insert = (
+        "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
+        "VALUES (%s, 'mvno.updated', now(), %s, 'mvno', %s, '{}')"
+    )
+    with psycopg.connect(conninfo) as slow, psycopg.connect(conninfo, autocommit=True) as fast:
+        slow.execute(insert, ("evt_late_" + mvno["id"][-8:], mvno["id"], mvno["id"]))  # not committed yet
+        fast.execute(insert, ("evt_early_" + mvno["id"][-8:], mvno["id"], mvno["id"]))
+        await deliver(db, clock, settings)
+        assert receiver.ids() == ["evt_early_" + mvno["id"][-8:]]
+        slow.commit()
+    await deliver(db, clock, settings)
+    assert receiver.ids() == ["evt_early_" + mvno["id"][-8:], "evt_late_" + mvno["id"][-8:]]

@@ -61,6 +61,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     413: _problem_doc("payload_too_large (bodies over 64 KiB)"),
     422: _problem_doc("validation_error, host_mismatch, region_not_licensed, idempotency_key_reused"),
+    429: _problem_doc("rate_limited (retry after Retry-After)"),
     503: _problem_doc("service_unavailable (retry after Retry-After)"),
 }
 

@@ -334,3 +334,27 @@ async def test_an_event_committed_late_is_not_skipped(
         slow.commit()
     await deliver(db, clock, settings)
     assert receiver.ids() == ["evt_early_" + mvno["id"][-8:], "evt_late_" + mvno["id"][-8:]]
+
+
+async def test_the_sweeper_prunes_old_delivery_attempts(
+    client: httpx.AsyncClient,
+    partner: dict[str, str],
+    mvno: dict[str, Any],
+    receiver: Receiver,
+    db: Database,
+    clock: ShiftableClock,
+    settings: Settings,
+) -> None:
+    from mvno_core.ops.sweeper import sweep_once
+
+    endpoint = await register(client, partner, receiver.url)
+    await deliver(db, clock, settings)
+    url = f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"
+    assert len((await client.get(url, headers=partner)).json()["items"]) == 1
+    clock.advance(days=settings.webhook_delivery_log_days - 1)
+    await sweep_once(db, clock, settings)
+    assert len((await client.get(url, headers=partner)).json()["items"]) == 1
+    clock.advance(days=2)
+    report = await sweep_once(db, clock, settings)
+    assert report.webhook_deliveries_pruned >= 1
+    assert (await client.get(url, headers=partner)).json()["items"] == []

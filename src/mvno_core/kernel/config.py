@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     webhook_disable_after_hours: float = Field(default=24.0, gt=0)
     # After a rotation the previous secret also signs for this long (receivers accept either).
     webhook_secret_grace_hours: float = Field(default=24.0, ge=0)
+    # Delivery attempts older than this are pruned by the sweeper.
+    webhook_delivery_log_days: int = Field(default=30, ge=1)
 
     # Rate limit per API key, a token bucket kept in each server process (kernel/ratelimit.py).
     rate_limit_per_second: float = Field(default=200.0, gt=0)

@@ -22,6 +22,7 @@ from mvno_core.kernel.principal import SYSTEM
 from mvno_core.lines import timers as line_timers
 from mvno_core.lines.timers import TimerReport
 from mvno_core.reservations import service as reservations
+from mvno_core.webhooks import worker as webhook_worker
 
 log = logging.getLogger(__name__)
 LINE_TIMER_BATCH = 500
@@ -33,6 +34,7 @@ class SweepReport:
     audit_linked: int = 0
     events_positioned: int = 0
     idempotency_pruned: int = 0
+    webhook_deliveries_pruned: int = 0
     errors: list[str] = field(default_factory=list)
     line_timers: TimerReport = field(default_factory=TimerReport)
 
@@ -66,6 +68,7 @@ async def sweep_once(
             break
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())
+    report.webhook_deliveries_pruned = await webhook_worker.prune_log(db, clock.now(), settings)
     # Sequencing last, so the audit rows and events written above are linked and positioned in the
     # same sweep (the feed's listener usually got there first; this is the fallback). Then a signed
     # checkpoint of the new chain head.

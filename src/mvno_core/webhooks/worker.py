@@ -183,7 +183,10 @@ async def _serve_endpoint(
     finally:
         async with db.transaction() as session:
             await session.execute(
-                text("UPDATE webhook_endpoints SET leased_until = NULL WHERE id = :id"), {"id": endpoint_id}
+                # Only while the cursor is where this worker left it: a worker that outlived its lease
+                # must not release the lease of the one that took over (and moved on).
+                text("UPDATE webhook_endpoints SET leased_until = NULL WHERE id = :id AND cursor = :cursor"),
+                {"id": endpoint_id, "cursor": endpoint["cursor"]},
             )
 
 
@@ -383,6 +386,26 @@ async def _record_failure(
                 event_type="webhook_endpoint.disabled",
             )
     return 1 if moved and disable else 0
+
+
+async def prune_log(db: Database, now: datetime, settings: Settings, *, batch: int = 10_000) -> int:
+    """Delete delivery attempts older than ``webhook_delivery_log_days``, in batches (one transaction
+    each), so the log does not grow without bound."""
+    cutoff = now - timedelta(days=settings.webhook_delivery_log_days)
+    total = 0
+    while True:
+        async with db.transaction() as session:
+            result = await session.execute(
+                text(
+                    "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries "
+                    "WHERE attempted_at < :cutoff LIMIT :batch)"
+                ),
+                {"cutoff": cutoff, "batch": batch},
+            )
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        total += deleted
+        if deleted < batch:
+            return total
 
 
 async def run_forever(db: Database, clock: Clock, settings: Settings) -> None:

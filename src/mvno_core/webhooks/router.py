@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from mvno_core.kernel.problems import PROBLEM_RESPONSES
@@ -16,6 +16,8 @@ from mvno_core.webhooks.schemas import (
     delivery_to_read,
     to_read,
 )
+
+EndpointId = Annotated[str, Path(max_length=40)]
 
 router = APIRouter(
     prefix="/v1/webhook-endpoints", tags=["webhooks"], route_class=ApiRoute, responses=PROBLEM_RESPONSES
@@ -50,12 +52,12 @@ async def list_endpoints(
 
 
 @router.get("/{endpoint_id}", summary="Get a webhook endpoint (never its secret)")
-async def get_endpoint(endpoint_id: str, ctx: Ctx) -> WebhookEndpointRead:
+async def get_endpoint(endpoint_id: EndpointId, ctx: Ctx) -> WebhookEndpointRead:
     return to_read(await service.get(ctx, endpoint_id), ctx.now)
 
 
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a webhook endpoint")
-async def delete_endpoint(endpoint_id: str, ctx: Ctx) -> Response:
+async def delete_endpoint(endpoint_id: EndpointId, ctx: Ctx) -> Response:
     await service.delete(ctx, endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -64,14 +66,14 @@ async def delete_endpoint(endpoint_id: str, ctx: Ctx) -> Response:
     "/{endpoint_id}/rotate-secret",
     summary="New signing secret (shown once); the old one also signs for webhook_secret_grace_hours",
 )
-async def rotate_secret(endpoint_id: str, ctx: Ctx) -> WebhookEndpointCreated:
+async def rotate_secret(endpoint_id: EndpointId, ctx: Ctx) -> WebhookEndpointCreated:
     row, secret = await service.rotate_secret(ctx, endpoint_id)
     return WebhookEndpointCreated(**to_read(row, ctx.now).model_dump(), secret=secret)
 
 
 @router.get("/{endpoint_id}/deliveries", summary="Delivery attempts, newest first")
 async def list_deliveries(
-    endpoint_id: str, ctx: Ctx, cursor: Cursor = None, limit: Limit = 50
+    endpoint_id: EndpointId, ctx: Ctx, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[WebhookDeliveryRead]:
     before = decode_cursor(cursor, int)
     rows = await service.deliveries(

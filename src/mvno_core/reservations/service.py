@@ -65,7 +65,8 @@ async def reserve(ctx: RequestContext, data: ReservationCreate) -> Reply:
     A claimed number whose earlier reservation had lapsed ends that reservation in the same statement,
     and ``reservation.expired`` is journalled before ``number.reserved``.
     """
-    msisdn = msisdns.normalise(data.msisdn, loc=("body", "msisdn")) if data.msisdn else None
+    # "is not None": an empty msisdn is a malformed number (422), not a request for any number.
+    msisdn = msisdns.normalise(data.msisdn, loc=("body", "msisdn")) if data.msisdn is not None else None
     mvno_id = await _target_mvno(ctx, data, msisdn)
     ttl = data.ttl_seconds or ctx.settings.reservation_default_ttl_seconds
     reservation_id = new_id("rsv")

@@ -60,7 +60,26 @@ def running_server(
 
     ``checkout``: serve another checkout of this repository (a baseline commit, for before/after figures
     in one run): its own launcher and package come first on the path."""
-    port = free_port()
+    process, base_url = start_server(
+        database_url, startup_timeout=startup_timeout, checkout=checkout, workers=workers
+    )
+    try:
+        yield base_url
+    finally:
+        _stop(process)
+
+
+def start_server(
+    database_url: str,
+    *,
+    startup_timeout: float = 60.0,
+    checkout: Path | None = None,
+    port: int | None = None,
+    workers: int = 1,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server and wait until it is healthy: (process, base URL). The caller stops it (the
+    crash test kills it with SIGKILL and starts another on the same port)."""
+    port = port or free_port()
     base_url = f"http://{HOST}:{port}"
     root = checkout or REPO_ROOT
     env = {**os.environ, DATABASE_URL_ENV: database_url}
@@ -74,6 +93,7 @@ def running_server(
     )
     try:
         _wait_healthy(process, base_url, startup_timeout)
-        yield base_url
-    finally:
+    except BaseException:
         _stop(process)
+        raise
+    return process, base_url

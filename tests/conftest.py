@@ -127,6 +127,8 @@ def settings(database_url: str) -> Settings:
         db_pool_size=30,
         db_max_overflow=30,
         audit_signing_key_file=KEY_DIR / "audit-signing.key",
+        # Webhook receivers in tests listen on 127.0.0.1.
+        webhook_allow_loopback_urls=True,
     )
 
 

@@ -1,7 +1,7 @@
 """Real-name retention: a subscriber's identity can be purged (ciphertext erased, blind index removed).
 
 Revision ID: 0010_retention
-Revises: 0007_endings
+Revises: 0008_webhooks
 Create Date: 2026-11-29 15:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_retention"
-down_revision: str | None = "0007_endings"
+down_revision: str | None = "0008_webhooks"
 branch_labels = None
 depends_on = None
 

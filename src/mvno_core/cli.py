@@ -31,6 +31,7 @@ from mvno_core.kernel.principal import Role
 from mvno_core.kernel.problems import DomainError
 from mvno_core.ops import demo, health, migrate, sweeper
 from mvno_core.subscribers import pii, rotation
+from mvno_core.webhooks import worker as webhook_worker
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -241,7 +242,8 @@ def sweep_command(
     ] = False,
 ) -> None:
     """Run the timers once: reservation expiry, line timers, quarantine end, running takeovers,
-    idempotency-key pruning, event positions, audit chain linking and its signed checkpoint."""
+    identity purge, idempotency-key pruning, event positions, audit chain linking and its signed
+    checkpoint; then one webhook delivery pass."""
     settings = get_settings()
     db = _database(settings)
 
@@ -249,7 +251,10 @@ def sweep_command(
         try:
             if follow:
                 await _follow(db, settings)
-            return await sweeper.sweep_once(db, SystemClock(), settings)
+            report = await sweeper.sweep_once(db, SystemClock(), settings)
+            deliveries = await webhook_worker.deliver_once(db, SystemClock(), settings)
+            typer.echo(f"webhooks delivered: {deliveries.delivered}, failed: {deliveries.failed}")
+            return report
         finally:
             await db.dispose()
 
@@ -267,7 +272,11 @@ async def _follow(db: Database, settings: Settings) -> None:
         db, batch=settings.feed_sequencer_batch, idle_seconds=settings.feed_sequencer_idle_seconds
     )
     feed.attach()
-    await asyncio.gather(feed.run(), sweeper.run_forever(db, SystemClock(), settings))
+    await asyncio.gather(
+        feed.run(),
+        sweeper.run_forever(db, SystemClock(), settings),
+        webhook_worker.run_forever(db, SystemClock(), settings),
+    )
 
 
 @keys_app.command("create")

@@ -27,6 +27,7 @@ from mvno_core.kernel.config import Settings, get_settings
 from mvno_core.kernel.db import Database
 from mvno_core.kernel.observability import Metrics, RequestContextMiddleware
 from mvno_core.kernel.problems import PROBLEM_JSON, install_problem_handlers
+from mvno_core.kernel.ratelimit import RateLimiter
 from mvno_core.kernel.request_shape import AllowHeaderMiddleware
 from mvno_core.lines.router import router as lines_router
 from mvno_core.mvnos.router import router as mvnos_router
@@ -34,10 +35,13 @@ from mvno_core.numbers.router import router as numbers_router
 from mvno_core.ops import health, sweeper
 from mvno_core.reference.router import router as reference_router
 from mvno_core.reservations.router import router as reservations_router
+from mvno_core.stats.router import router as stats_router
 from mvno_core.subscribers import pii
 from mvno_core.subscribers.router import lookups_router as identity_lookups_router
 from mvno_core.subscribers.router import router as subscribers_router
 from mvno_core.takeovers.router import router as takeovers_router
+from mvno_core.webhooks import worker as webhook_worker
+from mvno_core.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 Number lifecycle for MVNOs on segments 170/171/162/165/167: MVNO registry, H-code blocks, number search
@@ -102,6 +106,8 @@ def create_app(
             tasks.append(asyncio.create_task(feed.run()))
         if sweep_in_server:
             tasks.append(asyncio.create_task(sweeper.run_forever(db, clock, settings, keyring=keyring)))
+        if settings.run_webhooks_in_server:
+            tasks.append(asyncio.create_task(webhook_worker.run_forever(db, clock, settings)))
         try:
             yield
         finally:
@@ -127,6 +133,7 @@ def create_app(
     principals.ttl = settings.auth_cache_seconds
     app.state.metrics = Metrics()
     app.state.verify_lock = asyncio.Lock()
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.state.audit_keyring = keyring
     app.state.feed_sequencer = feed
     app.state.migration_head = health.expected_head()
@@ -149,6 +156,8 @@ def create_app(
         audit_router,
         events_router,
         console_router,
+        webhooks_router,
+        stats_router,
     ):
         app.include_router(router)
     app.add_middleware(AllowHeaderMiddleware)

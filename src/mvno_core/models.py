@@ -14,6 +14,7 @@ from mvno_core.reference.models import ProvinceRow, SegmentRow
 from mvno_core.reservations.models import Reservation
 from mvno_core.subscribers.models import Subscriber, Verification
 from mvno_core.takeovers.models import Takeover
+from mvno_core.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
@@ -38,5 +39,7 @@ __all__ = [
     "Subscriber",
     "Takeover",
     "Verification",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
 ]

@@ -40,5 +40,9 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "subscriber.created",
         "subscriber.verified",
         "takeover.started",
+        "webhook_endpoint.created",
+        "webhook_endpoint.deleted",
+        "webhook_endpoint.secret_rotated",
+        "webhook_endpoint.disabled",
     }
 )

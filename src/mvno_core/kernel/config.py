@@ -84,6 +84,28 @@ class Settings(BaseSettings):
     def console_key_path(self) -> Path:
         return self.console_session_key_file or self.data_dir / "console-session.key"
 
+    # Webhooks (webhooks/): receivers on private, loopback or link-local addresses are refused unless
+    # allowed (a receiver on the same host, tests); the worker runs in the server and in ``sweep``.
+    webhook_allow_private_urls: bool = False
+    webhook_allow_loopback_urls: bool = False
+    run_webhooks_in_server: bool = True
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=16, ge=1)
+    # Retries back off exponentially (with jitter) from the first delay up to the cap; an endpoint that
+    # has failed without a single success for this long is disabled.
+    webhook_retry_first_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_disable_after_hours: float = Field(default=24.0, gt=0)
+    # After a rotation the previous secret also signs for this long (receivers accept either).
+    webhook_secret_grace_hours: float = Field(default=24.0, ge=0)
+    # Delivery attempts older than this are pruned by the sweeper.
+    webhook_delivery_log_days: int = Field(default=30, ge=1)
+
+    # Rate limit per API key, a token bucket kept in each server process (kernel/ratelimit.py).
+    rate_limit_per_second: float = Field(default=200.0, gt=0)
+    rate_limit_burst: int = Field(default=400, ge=1)
+
     def signing_key_path(self) -> Path:
         return self.audit_signing_key_file or self.data_dir / "audit-signing.key"
 

@@ -61,6 +61,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     413: _problem_doc("payload_too_large (bodies over 64 KiB)"),
     422: _problem_doc("validation_error, host_mismatch, region_not_licensed, idempotency_key_reused"),
+    429: _problem_doc("rate_limited (retry after Retry-After)"),
     503: _problem_doc("service_unavailable (retry after Retry-After)"),
 }
 
@@ -198,7 +199,8 @@ def problem_response(
 
 
 def render(request: Request, error: DomainError) -> JSONResponse:
-    retry_after = error.retry_after_seconds
+    # A class-wide Retry-After, or one decided per error (a rate limit's refill time).
+    retry_after = getattr(error, "retry_after", None) or error.retry_after_seconds
     return problem_response(
         request,
         status=error.status,

@@ -31,7 +31,11 @@ READ_ONLY_POST_PATHS: frozenset[str] = frozenset(
     {"/v1/subscribers/search", "/v1/identity-lookups", "/console/lookup"}
 )
 # Response fields never stored for idempotent replay: secrets are shown once (a replay says so instead).
-SECRET_RESPONSE_FIELDS: dict[str, tuple[str, ...]] = {"/v1/api-keys": ("key",)}
+SECRET_RESPONSE_FIELDS: dict[str, tuple[str, ...]] = {
+    "/v1/api-keys": ("key",),
+    "/v1/webhook-endpoints": ("secret",),
+    "/v1/webhook-endpoints/{endpoint_id}/rotate-secret": ("secret",),
+}
 REDACTED = "<shown once; not stored>"
 
 
@@ -142,6 +146,8 @@ class ApiRoute(APIRoute):
         async def handle(request: Request) -> Response:
             state = request.app.state
             settings = state.settings
+            # Before the body is read and before a connection is taken: a flood costs no database work.
+            state.rate_limiter.check(request.headers.get("authorization"))
             body = await read_body_limited(request, settings.max_body_bytes)
             async with state.db.transaction() as session:
                 principal = await state.authenticate(session, request.headers.get("authorization"))

@@ -26,6 +26,7 @@ from mvno_core.lines.timers import TimerReport
 from mvno_core.reservations import service as reservations
 from mvno_core.subscribers import retention
 from mvno_core.takeovers import worker as takeovers
+from mvno_core.webhooks import worker as webhook_worker
 
 log = logging.getLogger(__name__)
 LINE_TIMER_BATCH = 500
@@ -42,6 +43,7 @@ class SweepReport:
     idempotency_pruned: int = 0
     numbers_released: int = 0
     takeover_batches: int = 0
+    webhook_deliveries_pruned: int = 0
     errors: list[str] = field(default_factory=list)
     line_timers: TimerReport = field(default_factory=TimerReport)
     identities_purged: int = 0
@@ -86,6 +88,7 @@ async def sweep_once(
     )
     async with db.transaction() as session:
         report.idempotency_pruned = await idempotency.prune_expired(session, clock.now())
+    report.webhook_deliveries_pruned = await webhook_worker.prune_log(db, clock.now(), settings)
     # Sequencing last, so the audit rows and events written above are linked and positioned in the
     # same sweep (the feed's listener usually got there first; this is the fallback). Then a signed
     # checkpoint of the new chain head.

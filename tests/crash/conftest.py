@@ -1,0 +1,3 @@
+from tests.lines.conftest import scene
+
+__all__ = ["scene"]

@@ -1,7 +1,8 @@
 """A hypothesis state machine over the whole line lifecycle, against a real server process.
 
 Rules: reserve, release, activate (with or without the reservation), place and lift holds, end a line
-as fraudulent (dispute → resolve), replay a POST with its Idempotency-Key. A model predicts every
+as fraudulent (dispute → resolve), cancel a line (home or another province), reclaim a quarantined number
+(its previous holder, or someone else), replay a POST with its Idempotency-Key. A model predicts every
 answer; after every step the invariants hold: no number has two live lines, the API's numbers equal
 the model's, the block's inventory adds up to 10,000, each subscriber's live-lines counter equals its
 live lines. At the end the audit chain verifies and the event feed holds every change exactly once.
@@ -56,6 +57,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.reservations: dict[str, str] = {}  # reservation id -> msisdn (active ones)
         self.lines: dict[str, Line] = {}
         self.live_count = collections.Counter[int]()
+        self.previous_holder: dict[str, int] = {}  # quarantined msisdn -> the person whose line ended
         self.effects = collections.Counter[str]()  # event type -> expected count
         self.last_post: tuple[str, dict[str, Any], str, httpx.Response] | None = None
 
@@ -232,12 +234,49 @@ class Lifecycle(RuleBasedStateMachine):
         self._ok(
             self._post(f"/v1/disputes/{dispute['id']}/resolve", {"outcome": "fraudulent"}, self.operator)
         )
-        line.live = False
-        self.numbers[line.msisdn] = "quarantined"
-        self.live_count[line.subscriber] -= 1
+        self._ended(line)
         self.effects["dispute.opened"] += 1
         self.effects["dispute.resolved"] += 1
         self.effects["line.cancelled"] += 1
+
+    def _ended(self, line: Line) -> None:
+        line.live = False
+        line.holds.clear()
+        self.numbers[line.msisdn] = "quarantined"
+        self.previous_holder[line.msisdn] = line.subscriber
+        self.live_count[line.subscriber] -= 1
+
+    @precondition(lambda self: bool(self._live_lines()))
+    @rule(data=st.data(), province=st.sampled_from(["11", "31"]))
+    def cancel(self, data: st.DataObject, province: str) -> None:
+        """From the home province (11) or another (31): the same outcome either way."""
+        line_id = data.draw(st.sampled_from(self._live_lines()))
+        body = {
+            "requested_province": province,
+            "identity_check": {"method": "in_person_face_match", "result": "passed"},
+        }
+        cancelled = self._ok(self._post(f"/v1/lines/{line_id}/cancellations", body, self.partner))
+        assert cancelled["cross_province"] is (province != "11")
+        self._ended(self.lines[line_id])
+        self.effects["line.cancelled"] += 1
+        self.effects["cancellation.completed"] += 1
+
+    @precondition(lambda self: any(s == "quarantined" for s in self.numbers.values()))
+    @rule(data=st.data(), person=st.integers(0, PEOPLE - 1))
+    def reclaim(self, data: st.DataObject, person: int) -> None:
+        msisdn = data.draw(st.sampled_from(sorted(m for m, s in self.numbers.items() if s == "quarantined")))
+        body = {"subscriber_id": self.people[person], "iccid": iccid(), "imsi": imsi("00")}
+        response = self._post(f"/v1/numbers/{msisdn}/reclaims", body, self.partner)
+        if self.previous_holder[msisdn] != person:
+            assert response.json()["code"] == "number_unavailable", response.text
+        elif self.live_count[person] >= 5:
+            assert response.json()["code"] == "card_limit_reached", response.text
+        else:
+            assert response.status_code == 201, response.text
+            self.lines[response.json()["id"]] = Line(msisdn=msisdn, subscriber=person)
+            self.numbers[msisdn] = "in_use"
+            self.live_count[person] += 1
+            self.effects["line.activated"] += 1
 
     @precondition(lambda self: self.last_post is not None)
     @rule()

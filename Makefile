@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check conformance bench migrate clean
+.PHONY: install run test lint typecheck check conformance bench bench-full migrate clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.all
+
+bench-full: $(STAMP)
+	$(BIN)/python -m bench.all --full
 
 migrate: $(STAMP)
 	$(BIN)/mvno-core migrate

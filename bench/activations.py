@@ -46,7 +46,7 @@ from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.idempotency import IdempotencyClaim
 from mvno_core.kernel.principal import Principal, Role
 from mvno_core.kernel.statements import compose
-from mvno_core.lines.activation import activation_pieces
+from mvno_core.lines.activation import activation_pieces, hosts_of_imsi, line_read
 from mvno_core.lines.repository import ACTIVATION_RESULT
 from mvno_core.lines.schemas import LineCreate
 
@@ -218,7 +218,8 @@ def pgbench_script(mvno_id: str, key_id: str, sample: dict[str, Any]) -> str:
         method="POST",
         path="/v1/lines",
     )
-    pieces = activation_pieces(ctx, data, msisdn=sample["msisdn"], mvno_id=mvno_id, line_id="lin_raw")
+    read = line_read(data, msisdn=sample["msisdn"], mvno_id=mvno_id, line_id="lin_raw", now=ctx.now)
+    pieces = activation_pieces(ctx, data, read, hosts_of_imsi(data.imsi))
     statement, params = compose(pieces, ACTIVATION_RESULT)
     sql = str(statement)
 

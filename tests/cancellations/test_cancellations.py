@@ -4,7 +4,7 @@ scoping, regulator read-only, idempotent replay."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -91,9 +91,10 @@ async def test_home_and_cross_province_cancellations_have_identical_outcomes(
 
 
 async def test_each_blocker_alone_then_all_four_together(
-    client: httpx.AsyncClient, scene: Scene, raw: psycopg.Connection
+    client: httpx.AsyncClient, scene: Scene, raw: psycopg.Connection, clock: Any
 ) -> None:
-    contract_end = (date.today() + timedelta(days=400)).isoformat()
+    # The service's today, not the machine's: other tests move the shared clock years ahead.
+    contract_end = (clock.now().date() + timedelta(days=400)).isoformat()
 
     async def blockers_of(line_id: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         response = await client.post(f"/v1/lines/{line_id}/cancellations", json=data, headers=scene.partner)

@@ -52,6 +52,13 @@ class Scene:
         body.update(overrides)
         return body
 
+    async def line(self, client: httpx.AsyncClient, n: int) -> dict[str, Any]:
+        """A new active line on ``number(n)`` for the scene's subscriber (asserted 201)."""
+        response = await self.activate(client, self.number(n))
+        assert response.status_code == 201, response.text
+        line: dict[str, Any] = response.json()
+        return line
+
     async def activate(
         self, client: httpx.AsyncClient, msisdn: str, headers: dict[str, str] | None = None, **overrides: Any
     ) -> httpx.Response:

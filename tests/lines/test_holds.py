@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import psycopg
 
 from tests.factories import assert_problem
 from tests.lines.conftest import Scene
-
-
-async def _line(client: httpx.AsyncClient, scene: Scene, n: int) -> dict[str, Any]:
-    response = await scene.activate(client, scene.number(n))
-    assert response.status_code == 201, response.text
-    line: dict[str, Any] = response.json()
-    return line
 
 
 def _line_events(raw: psycopg.Connection, line_id: str) -> list[str]:
@@ -29,7 +20,7 @@ def _line_events(raw: psycopg.Connection, line_id: str) -> list[str]:
 async def test_holds_stack_and_the_status_follows(
     client: httpx.AsyncClient, scene: Scene, raw: psycopg.Connection
 ) -> None:
-    line = await _line(client, scene, 200)
+    line = await scene.line(client, 200)
     url = f"/v1/lines/{line['id']}"
     loss = await client.post(
         f"{url}/holds", json={"reason": "loss_report", "note": "phone lost"}, headers=scene.partner
@@ -67,7 +58,7 @@ async def test_holds_stack_and_the_status_follows(
 async def test_partner_may_not_lift_regulatory_judicial_or_risk_holds(
     client: httpx.AsyncClient, operator: dict[str, str], scene: Scene
 ) -> None:
-    line = await _line(client, scene, 201)
+    line = await scene.line(client, 201)
     url = f"/v1/lines/{line['id']}"
     for reason in ("regulatory", "judicial", "risk_control"):
         hold = await client.post(f"{url}/holds", json={"reason": reason}, headers=operator)
@@ -84,7 +75,7 @@ async def test_partner_may_not_lift_regulatory_judicial_or_risk_holds(
 async def test_holds_are_scoped_and_regulator_reads_only(
     client: httpx.AsyncClient, regulator: dict[str, str], scene: Scene, other_scene: Scene
 ) -> None:
-    line = await _line(client, scene, 202)
+    line = await scene.line(client, 202)
     url = f"/v1/lines/{line['id']}"
     assert_problem(await client.get(url, headers=scene.other_partner), 404, "not_found")
     hidden = await client.post(f"{url}/holds", json={"reason": "user_request"}, headers=scene.other_partner)
@@ -95,7 +86,7 @@ async def test_holds_are_scoped_and_regulator_reads_only(
 
 
 async def test_paid_arrears_lift_the_arrears_hold(client: httpx.AsyncClient, scene: Scene) -> None:
-    line = await _line(client, scene, 203)
+    line = await scene.line(client, 203)
     url = f"/v1/lines/{line['id']}"
     owing = {"balance_fen": 0, "arrears_fen": 5_000, "overdue_since": "2026-10-01"}
     account = await client.put(f"{url}/account", json=owing, headers=scene.partner)
@@ -122,7 +113,7 @@ async def test_paid_arrears_lift_the_arrears_hold(client: httpx.AsyncClient, sce
 async def test_dispute_owner_confirmed_lifts_the_risk_hold(
     client: httpx.AsyncClient, operator: dict[str, str], scene: Scene
 ) -> None:
-    line = await _line(client, scene, 204)
+    line = await scene.line(client, 204)
     dispute = await client.post(
         f"/v1/lines/{line['id']}/disputes", json={"note": "not mine"}, headers=operator
     )
@@ -150,7 +141,7 @@ async def test_dispute_owner_confirmed_lifts_the_risk_hold(
 async def test_fraudulent_dispute_ends_the_line_and_quarantines_the_number(
     client: httpx.AsyncClient, operator: dict[str, str], scene: Scene, raw: psycopg.Connection
 ) -> None:
-    line = await _line(client, scene, 205)
+    line = await scene.line(client, 205)
     dispute = (await client.post(f"/v1/lines/{line['id']}/disputes", headers=scene.partner)).json()
     resolved = await client.post(
         f"/v1/disputes/{dispute['id']}/resolve", json={"outcome": "fraudulent"}, headers=operator
@@ -178,7 +169,7 @@ async def test_fraudulent_dispute_ends_the_line_and_quarantines_the_number(
 async def test_a_passed_verification_satisfies_reverification(
     client: httpx.AsyncClient, scene: Scene, raw: psycopg.Connection
 ) -> None:
-    line = await _line(client, scene, 207)
+    line = await scene.line(client, 207)
     request = await client.post(
         f"/v1/lines/{line['id']}/reverification-requests",
         json={"reason": "risk model"},
@@ -197,7 +188,7 @@ async def test_a_passed_verification_satisfies_reverification(
 
 
 async def test_hold_bodies_are_validated(client: httpx.AsyncClient, scene: Scene) -> None:
-    line = await _line(client, scene, 208)
+    line = await scene.line(client, 208)
     for body in ({"reason": "vacation"}, {"reason": "user_request", "extra": 1}, {}):
         response = await client.post(f"/v1/lines/{line['id']}/holds", json=body, headers=scene.partner)
         assert_problem(response, 422, "validation_error")

@@ -16,17 +16,10 @@ from mvno_core.ops import sweeper
 from tests.lines.conftest import Scene
 
 
-async def _line(client: httpx.AsyncClient, scene: Scene, n: int) -> dict[str, Any]:
-    response = await scene.activate(client, scene.number(n))
-    assert response.status_code == 201, response.text
-    line: dict[str, Any] = response.json()
-    return line
-
-
 async def test_missed_reverification_deadline_places_a_hold_until_verified(
     client: httpx.AsyncClient, scene: Scene, clock: Any, db: Database, settings: Settings
 ) -> None:
-    line = await _line(client, scene, 300)
+    line = await scene.line(client, 300)
     url = f"/v1/lines/{line['id']}"
     request = await client.post(
         f"{url}/reverification-requests", json={"reason": "risk"}, headers=scene.partner
@@ -59,7 +52,7 @@ async def test_arrears_hold_after_30_days_and_termination_after_60(
     settings: Settings,
     raw: psycopg.Connection,
 ) -> None:
-    line = await _line(client, scene, 310)
+    line = await scene.line(client, 310)
     url = f"/v1/lines/{line['id']}"
     today = clock.now().date()
     recent = {"balance_fen": 0, "arrears_fen": 900, "overdue_since": (today - timedelta(days=29)).isoformat()}
@@ -93,7 +86,7 @@ async def test_two_sweeps_at_once_do_each_thing_once(
     settings: Settings,
     raw: psycopg.Connection,
 ) -> None:
-    lines = [await _line(client, scene, 320 + i) for i in range(5)]
+    lines = [await scene.line(client, 320 + i) for i in range(5)]
     overdue = {
         "balance_fen": 0,
         "arrears_fen": 100,

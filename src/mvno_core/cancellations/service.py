@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import RowMapping
 
@@ -25,6 +24,7 @@ from mvno_core.cancellations.schemas import (
     SettlementPair,
     SettlementRead,
 )
+from mvno_core.kernel.clock import CHINA_TIME
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
 from mvno_core.kernel.principal import Role
@@ -35,7 +35,6 @@ from mvno_core.lines.lifecycle import EndReason, LineStatus, ensure_live
 from mvno_core.reference.data import province_name
 from mvno_core.subscribers.lifecycle import RealNameStatus, VerificationResult
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 COMPLETED_EVENT = "cancellation.completed"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mvno_core.audit.journal import Subject, record_many
 from mvno_core.kernel.context import RequestContext
-from mvno_core.lines import repository as lines
+from mvno_core.kernel.statements import run_all
 from mvno_core.numbers import statements as number_moves
 
 RELEASED_EVENT = "number.released"
@@ -15,7 +15,7 @@ RELEASED_EVENT = "number.released"
 
 async def release_due(ctx: RequestContext, *, batch: int = 1000) -> int:
     """One batch, in the caller's transaction; returns how many numbers were released."""
-    released = await lines.run_pieces(
+    released = await run_all(
         ctx.session,
         number_moves.release_quarantined(name="released", now=ctx.now, batch=batch),
         "SELECT r.msisdn, b.mvno_id FROM released r JOIN blocks b ON b.prefix = substr(r.msisdn, 1, 7)",

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# Days in this service are days in China (dates in queries, month boundaries, "today" for birth dates and
+# contract ends); timestamps stay UTC.
+CHINA_TIME = ZoneInfo("Asia/Shanghai")
 
 
 def rfc3339(moment: datetime) -> str:

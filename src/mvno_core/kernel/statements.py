@@ -59,3 +59,9 @@ async def run(session: AsyncSession, pieces: list[Piece], final: str) -> RowMapp
     statement, params = compose(pieces, final)
     row = (await session.execute(statement, params)).first()
     return row._mapping if row is not None else None
+
+
+async def run_all(session: AsyncSession, pieces: list[Piece], final: str) -> list[RowMapping]:
+    """Send the composed statement (one round trip) and return every row."""
+    statement, params = compose(pieces, final)
+    return [row._mapping for row in await session.execute(statement, params)]

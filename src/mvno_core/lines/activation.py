@@ -74,9 +74,9 @@ async def activate(ctx: RequestContext, data: LineCreate) -> Reply:
     hosts = hosts_of_imsi(data.imsi)
     mvno_id = await _target_mvno(ctx, data.subscriber_id)
     line_id = new_id("lin")
-    read = _line_read(data, msisdn=msisdn, mvno_id=mvno_id, line_id=line_id, now=ctx.now)
-    reply = Reply.of(read, 201, {"Location": f"/v1/lines/{line_id}"})
-    pieces = activation_pieces(ctx, data, msisdn=msisdn, mvno_id=mvno_id, line_id=line_id, reply=reply)
+    read = line_read(data, msisdn=msisdn, mvno_id=mvno_id, line_id=line_id, now=ctx.now)
+    reply = _reply(read)
+    pieces = activation_pieces(ctx, data, read, hosts, reply)
     row = await repository.activate(ctx.session, pieces)
     if row["line_id"] is None:
         await _explain_refusal(ctx, row, data, msisdn, mvno_id, hosts)
@@ -94,7 +94,11 @@ async def activate(ctx: RequestContext, data: LineCreate) -> Reply:
     return reply
 
 
-def _line_read(data: LineCreate, *, msisdn: str, mvno_id: str, line_id: str, now: datetime) -> LineRead:
+def _reply(read: LineRead) -> Reply:
+    return Reply.of(read, 201, {"Location": f"/v1/lines/{read.id}"})
+
+
+def line_read(data: LineCreate, *, msisdn: str, mvno_id: str, line_id: str, now: datetime) -> LineRead:
     """The new line as the response shows it: everything is known before the statement runs."""
     return LineRead(
         id=line_id,
@@ -115,19 +119,12 @@ def _line_read(data: LineCreate, *, msisdn: str, mvno_id: str, line_id: str, now
 
 
 def activation_pieces(
-    ctx: RequestContext,
-    data: LineCreate,
-    *,
-    msisdn: str,
-    mvno_id: str,
-    line_id: str,
-    reply: Reply | None = None,
+    ctx: RequestContext, data: LineCreate, read: LineRead, hosts: frozenset[str], reply: Reply | None = None
 ) -> list[Piece]:
-    """The activation statement's pieces, in order (also what the benchmark's raw-SQL limit runs)."""
-    hosts = hosts_of_imsi(data.imsi)
+    """The activation statement's pieces, in order, for the line ``read`` will show (also what the
+    benchmark's raw-SQL limit runs)."""
+    msisdn, mvno_id, line_id = read.msisdn, read.mvno_id, read.id
     cap = ctx.settings.card_cap_per_id
-    read = _line_read(data, msisdn=msisdn, mvno_id=mvno_id, line_id=line_id, now=ctx.now)
-    reply = reply or Reply.of(read, 201, {"Location": f"/v1/lines/{line_id}"})
     return [
         mvno_gates.takes_new_business(name="mvno", mvno_id=mvno_id),
         statements.take_card_slot(
@@ -165,7 +162,7 @@ def activation_pieces(
             only_if="EXISTS (SELECT 1 FROM line) AND NOT EXISTS (SELECT 1 FROM lapsed)",
             **_activated_entry(read, data.reservation_id),
         ),
-        *ctx.idempotency_pieces(reply, only_if="EXISTS (SELECT 1 FROM line)"),
+        *ctx.idempotency_pieces(reply or _reply(read), only_if="EXISTS (SELECT 1 FROM line)"),
     ]
 
 

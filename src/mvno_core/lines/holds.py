@@ -21,13 +21,19 @@ from mvno_core.lines.lifecycle import HoldReason, LineStatus, ensure_live, may_l
 from mvno_core.lines.schemas import HoldRead, hold_to_read
 
 
-async def line_for_update(ctx: RequestContext, line_id: str) -> RowMapping:
-    """The line, locked for this transaction, if the caller may see it (404 otherwise)."""
-    row = await repository.get(ctx.session, line_id, lock=True)
+async def visible_line(ctx: RequestContext, line_id: str, *, lock: bool = False) -> RowMapping:
+    """The line if the caller may see it (another MVNO's is the same 404 as a missing one); ``lock``
+    holds it for this transaction."""
+    row = await repository.get(ctx.session, line_id, lock=lock)
     if row is None:
         raise NotFound.of("Line", line_id)
     ctx.principal.ensure_can_see(row["mvno_id"], "Line", line_id)
     return row
+
+
+async def line_for_update(ctx: RequestContext, line_id: str) -> RowMapping:
+    """The line, locked for this transaction, if the caller may see it (404 otherwise)."""
+    return await visible_line(ctx, line_id, lock=True)
 
 
 async def place(ctx: RequestContext, line_id: str, reason: HoldReason, note: str | None) -> HoldRead:
@@ -152,8 +158,5 @@ async def _settle_status(ctx: RequestContext, line: RowMapping) -> None:
 
 
 async def list_holds(ctx: RequestContext, line_id: str) -> list[HoldRead]:
-    line = await repository.get(ctx.session, line_id)
-    if line is None:
-        raise NotFound.of("Line", line_id)
-    ctx.principal.ensure_can_see(line["mvno_id"], "Line", line_id)
+    await visible_line(ctx, line_id)
     return [hold_to_read(row) for row in await repository.holds_of(ctx.session, line_id)]

@@ -9,15 +9,14 @@ reported, not only the first, so the subscriber can be told everything to settle
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from mvno_core.kernel.clock import CHINA_TIME
 from mvno_core.kernel.context import RequestContext
-from mvno_core.kernel.problems import NotFound
-from mvno_core.lines import repository
+from mvno_core.lines import holds, repository
 from mvno_core.lines.schemas import PortingEligibility, PortingReason
 
-CHINA_TIME = timezone(timedelta(hours=8))
 MIN_DAYS_SINCE_LAST_PORT = 120
 
 
@@ -58,10 +57,7 @@ def porting_reasons(facts: PortingFacts, now: datetime) -> list[PortingReason]:
 async def eligibility(ctx: RequestContext, line_id: str) -> PortingEligibility:
     """Read-only. The service keeps no porting history yet (ports happen at the host operators), so
     ``ported_recently`` never applies until it does."""
-    line = await repository.get(ctx.session, line_id)
-    if line is None:
-        raise NotFound.of("Line", line_id)
-    ctx.principal.ensure_can_see(line["mvno_id"], "Line", line_id)
+    line = await holds.visible_line(ctx, line_id)
     facts = await repository.subscriber_facts(ctx.session, line["subscriber_id"], ctx.now)
     reasons = porting_reasons(
         PortingFacts(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno_core.kernel.statements import Piece, compose, run
+from mvno_core.kernel.statements import Piece, run
 from mvno_core.lines.statements import LINE_COLUMNS, REVERIFICATION_OVERDUE_SQL
 
 # What the activation statement answers: the line (or NULL), how far the gates let it get, and the
@@ -30,11 +30,6 @@ async def activate(session: AsyncSession, pieces: list[Piece]) -> RowMapping:
     row = await run(session, pieces, ACTIVATION_RESULT)
     assert row is not None  # the final SELECT always yields one row
     return row
-
-
-async def run_pieces(session: AsyncSession, pieces: list[Piece], final: str) -> list[RowMapping]:
-    statement, params = compose(pieces, final)
-    return [row._mapping for row in await session.execute(statement, params)]
 
 
 async def subscriber_facts(session: AsyncSession, subscriber_id: str, now: datetime) -> RowMapping | None:

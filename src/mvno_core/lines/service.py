@@ -15,7 +15,7 @@ from mvno_core.audit.journal import Subject, record
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
 from mvno_core.kernel.problems import Conflict, IllegalTransition, NotFound
-from mvno_core.kernel.statements import Piece
+from mvno_core.kernel.statements import Piece, run_all
 from mvno_core.lines import holds, repository, statements
 from mvno_core.lines.lifecycle import DisputeOutcome, EndReason, HoldReason, LineStatus, ensure_live
 from mvno_core.lines.schemas import (
@@ -30,10 +30,7 @@ from mvno_core.subscribers import service as subscribers
 
 
 async def get_visible(ctx: RequestContext, line_id: str) -> LineRead:
-    row = await repository.get(ctx.session, line_id)
-    if row is None:
-        raise NotFound.of("Line", line_id)
-    ctx.principal.ensure_can_see(row["mvno_id"], "Line", line_id)
+    row = await holds.visible_line(ctx, line_id)
     reasons = await repository.open_hold_reasons(ctx.session, [line_id])
     return line_to_read(row, reasons[line_id])
 
@@ -227,7 +224,7 @@ async def end_line(ctx: RequestContext, line: RowMapping, reason: EndReason) -> 
         *statements.end_lines(name="ended", source="target", reason=reason.value, now=ctx.now),
         number_moves.quarantine(name="quarantined", source="ended", until=until, now=ctx.now),
     ]
-    ended = await repository.run_pieces(ctx.session, pieces, "SELECT id, msisdn FROM ended")
+    ended = await run_all(ctx.session, pieces, "SELECT id, msisdn FROM ended")
     if not ended:
         raise IllegalTransition("The line has ended already.", current_status=LineStatus.CANCELLED.value)
     await record(

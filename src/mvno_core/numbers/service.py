@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
+from mvno_core.kernel.clock import CHINA_TIME
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.problems import NotFound
 from mvno_core.numbers import patterns, repository
 from mvno_core.numbers.schemas import NumberChanges, NumberRead, to_read
-
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 
 
 async def get_visible(ctx: RequestContext, msisdn: str) -> NumberRead:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno_core.kernel.statements import Piece, compose, run
+from mvno_core.kernel.statements import Piece, run, run_all
 from mvno_core.reservations.statements import RESERVATION_COLUMNS
 
 # What a claim statement answers: the new reservation, and the lapsed one it ended (if any).
@@ -27,8 +27,7 @@ async def release(session: AsyncSession, pieces: list[Piece]) -> RowMapping | No
 
 
 async def expire(session: AsyncSession, pieces: list[Piece]) -> list[RowMapping]:
-    statement, params = compose(pieces, "SELECT id, msisdn, mvno_id, expires_at FROM expired")
-    return [row._mapping for row in await session.execute(statement, params)]
+    return await run_all(session, pieces, "SELECT id, msisdn, mvno_id, expires_at FROM expired")
 
 
 async def get(session: AsyncSession, reservation_id: str, *, lock: bool = False) -> RowMapping | None:

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from mvno_core.kernel.clock import CHINA_TIME
 from mvno_core.kernel.problems import PROBLEM_RESPONSES
 from mvno_core.kernel.routing import ApiRoute, Ctx
 from mvno_core.stats import service
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 NUMBER_STATUSES = ("available", "reserved", "in_use", "quarantined")
 LINE_STATUSES = ("active", "suspended", "cancelled")
 

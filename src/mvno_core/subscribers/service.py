@@ -8,12 +8,13 @@ only masked; the plaintext lives in this module's locals for the length of one r
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta, timezone
+from datetime import date
 from typing import Any
 
 from sqlalchemy import RowMapping
 
 from mvno_core.audit.journal import Subject, record
+from mvno_core.kernel.clock import CHINA_TIME
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
 from mvno_core.kernel.problems import Conflict, NotFound, ValidationFailed
@@ -36,8 +37,6 @@ from mvno_core.subscribers.schemas import (
     SubscriberCreate,
     VerificationCreate,
 )
-
-CHINA_TIME = timezone(timedelta(hours=8))
 
 
 def _today(ctx: RequestContext) -> date:

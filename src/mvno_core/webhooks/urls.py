@@ -32,8 +32,14 @@ def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, settings: S
 
 async def check_url(url: str, settings: Settings) -> None:
     """Raise ``UrlRefused`` unless ``url`` is http(s) and every address its host resolves to is allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        # urlsplit raises ValueError on a malformed bracketed host ("https://a[b"); a bad URL is the
+        # caller's mistake, never a server error.
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise UrlRefused("The URL is not well formed.") from exc
+    if parts.scheme not in ("http", "https") or not hostname:
         raise UrlRefused("The URL must be http:// or https:// with a host.")
     if parts.username or parts.password:
         raise UrlRefused("The URL must not carry credentials.")
@@ -42,13 +48,13 @@ async def check_url(url: str, settings: Settings) -> None:
     except ValueError as exc:
         raise UrlRefused("The URL's port is not valid.") from exc
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(f"The host {parts.hostname} does not resolve.") from exc
+        infos = await asyncio.get_running_loop().getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        raise UrlRefused(f"The host {hostname!r} does not resolve.") from exc
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not _allowed(address, settings):
             raise UrlRefused(
-                f"The host {parts.hostname} resolves to {address}, a private, loopback or link-local "
+                f"The host {hostname} resolves to {address}, a private, loopback or link-local "
                 "address; webhooks go to public addresses only."
             )

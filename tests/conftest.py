@@ -136,6 +136,7 @@ def settings(database_url: str) -> Settings:
 async def app(settings: Settings, clock: ShiftableClock) -> AsyncIterator[object]:
     application = create_app(settings, clock=clock, run_sweeper=False)
     yield application
+    await application.state.lean_pool.close()
     await application.state.db.dispose()
 
 

@@ -10,13 +10,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from mvno_core import __version__
 from mvno_core.audit.checkpoints import AuditKeyring
 from mvno_core.audit.router import router as audit_router
 from mvno_core.auth.router import router as api_keys_router
-from mvno_core.auth.service import authenticate, principals
+from mvno_core.auth.service import authenticate, cached_principal, principals
 from mvno_core.blocks.router import router as blocks_router
 from mvno_core.cancellations.router import router as cancellations_router
 from mvno_core.console.router import router as console_router
@@ -25,10 +26,12 @@ from mvno_core.events.router import router as events_router
 from mvno_core.kernel.clock import Clock, SystemClock
 from mvno_core.kernel.config import Settings, get_settings
 from mvno_core.kernel.db import Database
+from mvno_core.kernel.lean import LeanLane, LeanPool
 from mvno_core.kernel.observability import Metrics, RequestContextMiddleware
 from mvno_core.kernel.problems import PROBLEM_JSON, install_problem_handlers
 from mvno_core.kernel.ratelimit import RateLimiter
 from mvno_core.kernel.request_shape import AllowHeaderMiddleware
+from mvno_core.lines.router import LEAN_ROUTES
 from mvno_core.lines.router import router as lines_router
 from mvno_core.mvnos.router import router as mvnos_router
 from mvno_core.numbers.router import router as numbers_router
@@ -112,6 +115,7 @@ def create_app(
             yield
         finally:
             feed.detach()
+            await lean_pool.close()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -160,6 +164,25 @@ def create_app(
         stats_router,
     ):
         app.include_router(router)
+    lean_pool = LeanPool(db.url, settings)
+    app.state.lean_pool = lean_pool
+    app.add_middleware(
+        LeanLane,
+        routes=LEAN_ROUTES,
+        route_objects={
+            (method, route.path): route
+            for route in app.routes
+            if isinstance(route, APIRoute)
+            for method in route.methods or ()
+            if any(lean.method == method and lean.path == route.path for lean in LEAN_ROUTES)
+        },
+        settings=settings,
+        clock=clock,
+        pool=lean_pool,
+        principal_of=cached_principal,
+        rate_check=app.state.rate_limiter.check,
+        events_committed=db.on_events_committed,
+    )
     app.add_middleware(AllowHeaderMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from mvno_core.kernel.db import Database
+from mvno_core.kernel.lean import LeanPool
 from tests import factories
 
 
@@ -33,8 +34,9 @@ class RoundTrips:
 
 
 @contextmanager
-def counting(db: Database) -> Iterator[RoundTrips]:
-    """Every statement the app's engine sends, and every COMMIT, while the block runs.
+def counting(db: Database, lean: LeanPool | None = None) -> Iterator[RoundTrips]:
+    """Every statement the app's engine sends, and every COMMIT, while the block runs (and the lean
+    lane's, given its pool: it talks to the database over its own connections).
 
     The test app runs without its lifespan, so no feed sequencer is attached and a transaction that
     wrote events would NOTIFY one in another process; the served app wakes its own, in-process, with no
@@ -49,11 +51,21 @@ def counting(db: Database) -> Iterator[RoundTrips]:
     def on_commit(_connection: Any) -> None:
         seen.commits += 1
 
+    def on_lean_statement(sql: str) -> None:
+        if sql == "COMMIT":
+            seen.commits += 1
+        else:
+            seen.statements.append(sql)
+
     event.listen(engine, "before_cursor_execute", on_statement)
     event.listen(engine, "commit", on_commit)
+    if lean is not None:
+        lean.listeners.append(on_lean_statement)
     try:
         yield seen
     finally:
+        if lean is not None:
+            lean.listeners.remove(on_lean_statement)
         db.on_events_committed.remove(_in_process_sequencer)
         event.remove(engine, "before_cursor_execute", on_statement)
         event.remove(engine, "commit", on_commit)

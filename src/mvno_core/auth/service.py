@@ -56,6 +56,14 @@ class PrincipalCache:
 principals = PrincipalCache(ttl=1.0)
 
 
+def cached_principal(authorization: str | None) -> Principal | None:
+    """The principal of a bearer key authenticated in the last ``ttl`` seconds (no lookup), else None."""
+    scheme, _, secret = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return principals.get(hash_secret(secret.strip()))
+
+
 async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
     """Resolve ``Authorization: Bearer <key>`` to a principal; 401 for missing/invalid/revoked keys."""
     if not authorization:

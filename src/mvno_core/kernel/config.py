@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     db_idle_in_transaction_ms: int = Field(default=60_000, ge=1000)
     # How long a request waits for a pooled connection before it is answered 503 + Retry-After.
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The lean lane (kernel/lean.py) serves a partner's activation without the framework's per-request
+    # work, over its own small pool of plain psycopg connections. Off: the full stack serves it.
+    lean_lane: bool = True
+    lean_pool_size: int = Field(default=10, ge=1)
 
     host: str = "127.0.0.1"
     port: int = 8000

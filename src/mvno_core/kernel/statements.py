@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import RowMapping, TextClause, text
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -52,6 +53,21 @@ def _clause(sql: str) -> TextClause:
     """One ``TextClause`` per statement shape: building one parses its bind names (a regex pass over a
     few kilobytes), and a use case sends the same shape on every request."""
     return text(sql)
+
+
+def compose_for_driver(pieces: list[Piece], final: str) -> tuple[str, dict[str, Any]]:
+    """``compose`` for a plain psycopg connection (the lean lane): the same SQL, its ``:name`` binds
+    rendered as psycopg's ``%(name)s`` by SQLAlchemy's own compiler, so both paths send one text."""
+    statement, params = compose(pieces, final)
+    return _driver_sql(statement.text), params
+
+
+@lru_cache(maxsize=512)
+def _driver_sql(sql: str) -> str:
+    return str(_clause(sql).compile(dialect=_PSYCOPG_DIALECT))
+
+
+_PSYCOPG_DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
 
 
 async def run(session: AsyncSession, pieces: list[Piece], final: str) -> RowMapping | None:

@@ -18,7 +18,14 @@ from mvno_core.blocks.errors import HostMismatch
 from mvno_core.kernel.clock import rfc3339
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
-from mvno_core.kernel.problems import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from mvno_core.kernel.lean import Decline, LeanCall
+from mvno_core.kernel.problems import (
+    Conflict,
+    DomainError,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from mvno_core.kernel.replies import Reply
 from mvno_core.kernel.statements import Piece
 from mvno_core.lines import repository, statements
@@ -91,6 +98,26 @@ async def activate(ctx: RequestContext, data: LineCreate) -> Reply:
             event_type="reservation.expired",
         )
         await record(ctx, **_activated_entry(read, data.reservation_id))
+    return reply
+
+
+async def activate_in_lane(call: LeanCall, data: LineCreate) -> Reply:
+    """A partner's activation in the lean lane (kernel/lean.py): the same pieces as ``activate``, one
+    statement with the Idempotency-Key check joined. Anything but a plain success declines (nothing is
+    committed) and the full stack answers it: a refused gate's details, a lapsed reservation's expiry
+    record and every error stay on one code path."""
+    ctx = call.ctx
+    mvno_id = ctx.principal.mvno_scope()
+    if mvno_id is None:
+        raise Decline("the operator's activation reads the subscriber's MVNO first")
+    try:
+        msisdn = msisdns.normalise(data.msisdn, loc=("body", "msisdn"))
+        hosts = hosts_of_imsi(data.imsi)
+    except DomainError as exc:
+        raise Decline(exc.code) from exc
+    read = line_read(data, msisdn=msisdn, mvno_id=mvno_id, line_id=new_id("lin"), now=ctx.now)
+    reply = _reply(read)
+    await repository.activate_in_lane(call, activation_pieces(ctx, data, read, hosts, reply))
     return reply
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mvno_core.kernel.lean import LeanCall
 from mvno_core.kernel.statements import Piece, run
 from mvno_core.lines.statements import LINE_COLUMNS, REVERIFICATION_OVERDUE_SQL
 
@@ -30,6 +31,15 @@ async def activate(session: AsyncSession, pieces: list[Piece]) -> RowMapping:
     row = await run(session, pieces, ACTIVATION_RESULT)
     assert row is not None  # the final SELECT always yields one row
     return row
+
+
+async def activate_in_lane(call: LeanCall, pieces: list[Piece]) -> dict[str, Any]:
+    """The same statement over the lean lane's connection (the Idempotency-Key check joined), taking
+    effect only if it made the line and ended no lapsed reservation (whose expiry the full stack
+    journals first)."""
+    return await call.run(
+        pieces, ACTIVATION_RESULT, take_effect_if="result.line_id IS NOT NULL AND result.lapsed_id IS NULL"
+    )
 
 
 async def subscriber_facts(session: AsyncSession, subscriber_id: str, now: datetime) -> RowMapping | None:

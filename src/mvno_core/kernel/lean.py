@@ -1,0 +1,380 @@
+"""The lean lane: the hottest partner write (activation) served without the framework's per-request
+machinery, in one round trip to the database.
+
+A full-stack request spends most of its CPU outside the SQL: route matching through nested routers,
+dependency solving, the ORM session and its greenlet hops, and four round trips (BEGIN, the
+Idempotency-Key's lock and lookup, the statement, COMMIT). The lane is an ASGI middleware that answers a
+few ``(method, path)`` pairs itself: the body read with its cap, the principal from the authentication
+cache, the use case's statement pieces (the same pieces the full stack runs) with the Idempotency-Key
+check joined as one more CTE, sent over a plain psycopg connection in autocommit as ONE statement.
+
+A statement in autocommit commits whatever it did unless it fails. So its last expression decides:
+when a gate refused, or the key was in flight or already used, it calls ``lean_lane_decline()`` (a
+function that raises; migration 0011), the database undoes everything the statement did, and the lane
+hands the request, body intact, to the full stack, which gives the canonical answer (the refusal's
+details, the replay, the 409 or 422). The lane answers only successes: every error and every replay a
+client can see comes from one code path, and a declined request has changed nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import select
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import psycopg
+import psycopg_pool
+from psycopg.pq import ConnStatus
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.engine import make_url
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mvno_core.kernel import idempotency
+from mvno_core.kernel.clock import Clock
+from mvno_core.kernel.config import Settings
+from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.principal import Principal, Role
+from mvno_core.kernel.problems import PROBLEM_JSON, DomainError, ServiceUnavailable, render
+from mvno_core.kernel.replies import Reply
+from mvno_core.kernel.statements import Piece, compose_for_driver
+
+log = logging.getLogger("mvno_core.lean")
+
+
+class Decline(Exception):
+    """Hand the request to the full stack. Raised before the lane commits anything."""
+
+
+class _NoSession:
+    """The lane's context has no ORM session: a use case run in the lane is statement pieces only. Any
+    use of the session is a programming error, reported as such (and the request declined)."""
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise Decline(f"the lean lane has no ORM session (use case touched session.{name})")
+
+
+NO_SESSION: Any = _NoSession()
+
+
+@dataclass(slots=True)
+class LeanCall:
+    """One request in the lane: its context (principal, time, Idempotency-Key claim), body, connection."""
+
+    ctx: RequestContext
+    body: bytes
+    connection: psycopg.AsyncConnection[dict[str, Any]]
+    pool: LeanPool
+
+    async def run(self, pieces: list[Piece], final: str, *, take_effect_if: str) -> dict[str, Any]:
+        """Send ``pieces`` + ``final`` as one statement in autocommit. It takes effect only if
+        ``take_effect_if`` (SQL over ``final``'s columns, named ``result.<column>``) holds and the
+        Idempotency-Key, if any, was claimed cleanly; otherwise it raises in the database, nothing of it
+        remains, and the request is declined."""
+        condition = f"({take_effect_if})"
+        source = f"({final}) AS result"
+        claim = self.ctx.idempotency
+        if claim is not None:
+            pieces = [_claim_check(claim), *pieces]
+            condition += " AND key_check.key_locked AND key_check.key_fingerprint IS NULL"
+            source += " CROSS JOIN key_check"
+        # CASE evaluates its ELSE branch only when the condition fails: the raise happens only then.
+        decided = (
+            f"SELECT result.*, CASE WHEN {condition} THEN TRUE "
+            f"ELSE lean_lane_decline('refused') END AS took_effect FROM {source}"
+        )
+        sql, params = compose_for_driver(pieces, decided)
+        try:
+            row = await self.pool.fetch_one(self.connection, sql, params)
+        except psycopg.errors.RaiseException as declined:
+            raise Decline(str(declined)) from declined
+        if row is None:
+            raise Decline("the statement answered no row")
+        return row
+
+
+def _claim_check(claim: idempotency.IdempotencyClaim) -> Piece:
+    """The full stack's ``idempotency.begin`` as a CTE: the key's lock, taken without waiting, and its
+    stored record, read on the statement's snapshot. The statement takes effect only if the lock was
+    taken and no record existed (the reasoning in ``idempotency._BEGIN`` holds: a record committed after
+    the snapshot breaks ``pk_idempotency_keys`` when this one is inserted, and the statement fails)."""
+    return Piece(
+        "key_check",
+        f"SELECT {idempotency.LOCK_SQL} AS key_locked, k.fingerprint AS key_fingerprint "
+        "FROM (SELECT 1) AS one LEFT JOIN idempotency_keys k ON k.api_key_id = :idem_k AND k.key = :idem_key",
+        {
+            "scope": idempotency.lock_scope(claim.api_key_id, claim.key),
+            "idem_k": claim.api_key_id,
+            "idem_key": claim.key,
+        },
+    )
+
+
+LeanHandler = Callable[[LeanCall], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class LeanRoute:
+    method: str
+    path: str
+    handler: LeanHandler
+    # Roles the lane serves; others go to the full stack (e.g. the operator's activation needs a read).
+    roles: frozenset[Role] = frozenset({Role.PARTNER})
+
+
+# What pg_stat_activity shows for the lane's connections.
+LANE_APPLICATION_NAME = "mvno-core lean lane"
+
+
+def driver_conninfo(url: str) -> str:
+    """The SQLAlchemy URL of ``Database`` as a libpq URL for psycopg."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class LeanPool:
+    """The lane's plain psycopg connections: opened at the first lane request, closed with the app."""
+
+    def __init__(self, database_url: str, settings: Settings) -> None:
+        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+            driver_conninfo(database_url),
+            min_size=1,
+            max_size=settings.lean_pool_size,
+            open=False,
+            timeout=settings.db_pool_timeout_seconds,
+            kwargs={
+                "autocommit": True,
+                "application_name": LANE_APPLICATION_NAME,
+                "row_factory": dict_row,
+                "options": f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_ms}",
+            },
+            name="lean",
+        )
+        self._opening: asyncio.Lock | None = None
+        self._opened = False
+        # Told the text of every statement the lane sends (the full stack's engine has SQLAlchemy's
+        # events for the same): the round-trip tests count both paths.
+        self.listeners: list[Callable[[str], None]] = []
+
+    async def fetch_one(
+        self, connection: psycopg.AsyncConnection[dict[str, Any]], sql: str, params: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        for listener in self.listeners:
+            listener(sql)
+        cursor = await connection.execute(sql, params)
+        return await cursor.fetchone() if cursor.description else None
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+        """A pooled connection the server has not ended. A session the server ended while it was idle
+        (a restart, ``pg_terminate_backend``) left its last message on the socket: that is seen without
+        a round trip, and the connection is replaced, so the request never runs on it."""
+        for _ in range(self.pool.max_size + 1):
+            connection = await self.pool.getconn()
+            try:
+                _ensure_alive(connection)
+            except psycopg.OperationalError:
+                await connection.close()
+                await self.pool.putconn(connection)  # a closed connection is discarded and replaced
+                continue
+            try:
+                yield connection
+            finally:
+                await self.pool.putconn(connection)
+            return
+        raise psycopg.OperationalError("no live connection in the lean lane's pool")
+
+    async def ensure_open(self) -> None:
+        if self._opened:
+            return
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if not self._opened:
+                await self.pool.open(wait=False)
+                self._opened = True
+
+    async def close(self) -> None:
+        if self._opened:
+            await self.pool.close()
+            self._opened = False
+
+
+def _ensure_alive(connection: psycopg.AsyncConnection[Any]) -> None:
+    pgconn = connection.pgconn
+    if connection.closed or pgconn.status != ConnStatus.OK:
+        raise psycopg.OperationalError("connection closed")
+    readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    if readable:
+        # An idle session LISTENing to nothing is sent nothing unasked but, almost always, its end
+        # (a FATAL message, then EOF): replace it (a rare harmless message costs one reconnect).
+        raise psycopg.OperationalError("the server spoke to an idle connection")
+
+
+class LeanLane:
+    """ASGI middleware (innermost: the request id, access log and metrics still wrap it)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: list[LeanRoute],
+        route_objects: Mapping[tuple[str, str], object],
+        settings: Settings,
+        clock: Clock,
+        pool: LeanPool,
+        principal_of: Callable[[str | None], Principal | None],
+        rate_check: Callable[[str | None], None],
+        events_committed: Sequence[Callable[[], None]],
+    ) -> None:
+        self.app = app
+        self.routes = {(route.method, route.path): route for route in routes}
+        self.route_objects = route_objects
+        self.settings = settings
+        self.clock = clock
+        self.pool = pool
+        self.principal_of = principal_of
+        self.rate_check = rate_check
+        self.events_committed = events_committed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = (
+            self.routes.get((scope["method"], scope["path"]))
+            if scope["type"] == "http" and not scope.get("query_string")
+            else None
+        )
+        if route is None or not self.settings.lean_lane:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        try:
+            body = await _read_small_body(headers, receive, self.settings.max_body_bytes)
+        except _ClientGone:
+            return  # nobody to answer; nothing was done
+        if body is None:  # no declared length, or too long: the full stack reads (and refuses) it
+            await self.app(scope, receive, send)
+            return
+        try:
+            reply = await self._answer(scope, route, headers, body)
+        except Decline as declined:
+            log.debug("lean lane declined: %s", declined)
+            reply = None
+        if reply is None:
+            await self.app(scope, _replayed(body, receive), send)
+            return
+        route_object = self.route_objects.get((route.method, route.path))
+        if route_object is not None:
+            scope["route"] = route_object  # the access log and metrics name the route template
+        await _send(send, reply)
+
+    async def _answer(
+        self, scope: Scope, route: LeanRoute, headers: dict[bytes, bytes], body: bytes
+    ) -> Reply | None:
+        if headers.get(b"content-type", b"").split(b";")[0].strip() != b"application/json":
+            return None
+        authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+        try:
+            self.rate_check(authorization)
+        except Exception:  # the full stack checks again and answers 429
+            return None
+        principal = self.principal_of(authorization)
+        if principal is None or principal.role not in route.roles:
+            return None
+        claim = None
+        raw_key = headers.get(b"idempotency-key")
+        if raw_key is not None:
+            try:
+                key = idempotency.validate_key(raw_key.decode("latin-1"))
+            except Exception:
+                return None
+            secret = (authorization or "").partition(" ")[2].strip()
+            claim = idempotency.IdempotencyClaim(
+                api_key_id=principal.key_id,
+                key=key,
+                fingerprint=idempotency.fingerprint(route.method, route.path, body, secret=secret),
+            )
+        ctx = RequestContext(
+            session=NO_SESSION,
+            principal=principal,
+            request_id=scope.get("state", {}).get("request_id"),
+            now=self.clock.now(),
+            settings=self.settings,
+            idempotency=claim,
+            method=route.method,
+            path=route.path,
+        )
+        scope.setdefault("state", {})["ctx"] = ctx  # the access log names the key
+        await self.pool.ensure_open()
+        try:
+            async with self.pool.connection() as connection:
+                reply = await route.handler(LeanCall(ctx, body, connection, self.pool))
+                if not self.events_committed:
+                    # No sequencer in this process: wake the one elsewhere (as Database.transaction
+                    # does for the full stack), now that the events are committed.
+                    await self.pool.fetch_one(connection, "NOTIFY mvno_events", None)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout, OSError) as exc:
+            # The connection failed: whether the statement took effect is unknown, so the request is
+            # not run again here. Like the full stack: 503, and the client retries (with its key).
+            log.warning("lean lane lost its connection: %r", exc, extra={"request_id": ctx.request_id})
+            lost = ServiceUnavailable("The database connection was lost; retry the request.")
+            return _problem_reply(scope, lost)
+        except (Decline, psycopg.Error) as exc:
+            # The statement failed, so nothing of it remains: the full stack runs the request afresh.
+            log.debug("lean lane handed over: %r", exc)
+            return None
+        for wake in self.events_committed:
+            wake()
+        return reply
+
+
+class _ClientGone(Exception):
+    pass
+
+
+def _problem_reply(scope: Scope, error: DomainError) -> Reply:
+    response = render(Request(scope), error)
+    return Reply(status_code=response.status_code, body=bytes(response.body), headers={"Retry-After": "1"})
+
+
+async def _read_small_body(headers: dict[bytes, bytes], receive: Receive, limit: int) -> bytes | None:
+    declared = headers.get(b"content-length", b"")
+    if not declared.isdigit() or int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the full stack the body the lane already read, then the server's own
+    (which reports the client's disconnect)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def _send(send: Send, reply: Reply) -> None:
+    media_type = PROBLEM_JSON if reply.status_code >= 400 else "application/json"
+    raw_headers = [
+        (b"content-type", media_type.encode()),
+        (b"content-length", str(len(reply.body)).encode()),
+        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": reply.status_code, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": reply.body})

@@ -288,3 +288,22 @@ async def test_iot_activation_with_an_end_user_is_one_statement(
     assert response.status_code == 201, response.text
     assert len(seen.statements) <= 2, seen.statements
     assert seen.commits == 1
+
+
+async def test_a_profile_edited_by_sql_is_picked_up(
+    client: httpx.AsyncClient, scene: Scene, raw: psycopg.Connection
+) -> None:
+    """The server's copy of the rules is checked by the statement: an edit refuses once (503, the
+    copy refreshed, nothing written) and the retry gets the new rules."""
+    assert (await client.get("/v1/line-profiles", headers=scene.partner)).status_code == 200
+    raw.execute("UPDATE line_profiles SET data_cap_mb = 2048 WHERE profile = 'iot' AND NOT general_data")
+    try:
+        stale = await scene.activate(client, scene.number(90), **iot())
+        assert_problem(stale, 503, "service_unavailable")
+        assert slots(raw, scene.subscriber_id) == {}
+        retried = await scene.activate(client, scene.number(90), **iot())
+        assert retried.status_code == 201, retried.text
+        assert retried.json()["data_cap_mb"] == 2048
+    finally:
+        raw.execute("UPDATE line_profiles SET data_cap_mb = 1024 WHERE profile = 'iot' AND NOT general_data")
+        assert (await client.get("/v1/line-profiles", headers=scene.partner)).status_code == 200

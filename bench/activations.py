@@ -46,6 +46,7 @@ from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.idempotency import IdempotencyClaim
 from mvno_core.kernel.principal import Principal, Role
 from mvno_core.kernel.statements import compose
+from mvno_core.lines import profiles
 from mvno_core.lines.activation import activation_pieces, hosts_of_imsi, line_read
 from mvno_core.lines.repository import ACTIVATION_RESULT
 from mvno_core.lines.schemas import LineCreate
@@ -289,7 +290,7 @@ def _literal(value: Any) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def pgbench_script(mvno_id: str, key_id: str, sample: dict[str, Any]) -> str:
+def pgbench_script(mvno_id: str, key_id: str, sample: dict[str, Any], rules: profiles.ProfileRules) -> str:
     """The service's activation statement, its values per item or constant, as one pgbench command."""
     data = LineCreate(
         subscriber_id=sample["subscriber_id"],
@@ -308,7 +309,9 @@ def pgbench_script(mvno_id: str, key_id: str, sample: dict[str, Any]) -> str:
         method="POST",
         path="/v1/lines",
     )
-    read = line_read(data, msisdn=sample["msisdn"], mvno_id=mvno_id, line_id="lin_raw", now=ctx.now)
+    read = line_read(
+        data, msisdn=sample["msisdn"], mvno_id=mvno_id, line_id="lin_raw", now=ctx.now, rules=rules
+    )
     pieces = activation_pieces(ctx, data, read, hosts_of_imsi(data.imsi))
     statement, params = compose(pieces, ACTIVATION_RESULT)
     sql = str(statement)
@@ -396,7 +399,13 @@ def main() -> None:
         # The raw limit runs on the last slice of the work table (the sequence starts there).
         raw_start = per_run * len(args.workers)
         conn.execute("SELECT setval('bench_seq', %s, false)", (raw_start,))
-        script = pgbench_script(mvno_id, key_id, items[0])
+        rules = profiles.ProfileRules(
+            *conn.execute(  # type: ignore[misc]
+                f"SELECT {profiles.COLUMNS} FROM line_profiles WHERE profile = %s AND NOT general_data",
+                (profiles.DEFAULT_PROFILE,),
+            ).fetchone()
+        )
+        script = pgbench_script(mvno_id, key_id, items[0], rules)
         raw = pgbench_run(db.conninfo(database.url), script, args.seconds, args.concurrency)
         made = conn.execute("SELECT count(*) FROM lines WHERE id LIKE 'lin_raw%%'").fetchone()
         print(

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import SQLAlchemyError
 
 from mvno_core import __version__
 from mvno_core.audit.checkpoints import AuditKeyring
@@ -31,6 +32,7 @@ from mvno_core.kernel.observability import Metrics, RequestContextMiddleware
 from mvno_core.kernel.problems import PROBLEM_JSON, install_problem_handlers
 from mvno_core.kernel.ratelimit import RateLimiter
 from mvno_core.kernel.request_shape import AllowHeaderMiddleware
+from mvno_core.lines import profiles as line_profiles
 from mvno_core.lines.router import LEAN_ROUTES
 from mvno_core.lines.router import router as lines_router
 from mvno_core.mvnos.router import router as mvnos_router
@@ -103,6 +105,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
+        # The line profiles' rules, read once here so no activation pays for it (before migrations
+        # ran there is no table yet: the first activation then reads it).
+        with contextlib.suppress(SQLAlchemyError):
+            async with db.transaction() as session:
+                await line_profiles.load(session)
         if settings.run_feed_sequencer_in_server:
             # One dedicated LISTEN connection; this process's own commits wake it without a NOTIFY.
             feed.attach()

@@ -7,7 +7,15 @@ from mvno_core.cancellations.models import Cancellation, SettlementEntry
 from mvno_core.events.models import Event
 from mvno_core.kernel.db import Base
 from mvno_core.kernel.idempotency_models import IdempotencyRecord
-from mvno_core.lines.models import Dispute, Hold, Line, ReverificationRequest
+from mvno_core.lines.models import (
+    CardSlot,
+    Dispute,
+    EndUser,
+    Hold,
+    Line,
+    LineProfile,
+    ReverificationRequest,
+)
 from mvno_core.mvnos.models import Mvno
 from mvno_core.numbers.models import Number
 from mvno_core.reference.models import ProvinceRow, SegmentRow
@@ -24,11 +32,14 @@ __all__ = [
     "AuditEntry",
     "Block",
     "Cancellation",
+    "CardSlot",
     "Dispute",
+    "EndUser",
     "Event",
     "Hold",
     "IdempotencyRecord",
     "Line",
+    "LineProfile",
     "Mvno",
     "Number",
     "ProvinceRow",

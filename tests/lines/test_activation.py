@@ -165,6 +165,8 @@ async def test_activation_round_trips(
     client: httpx.AsyncClient, scene: Scene, db: Database, app: Any
 ) -> None:
     assert (await client.get("/v1/segments", headers=scene.partner)).status_code == 200
+    # The served app reads the line profiles at start-up (the test app has no lifespan): this read does.
+    assert (await client.get("/v1/line-profiles", headers=scene.partner)).status_code == 200
     with counting(db, app.state.lean_pool) as seen:
         response = await client.post(
             "/v1/lines",

@@ -22,8 +22,10 @@ _PER_LINE = {"id", "msisdn", "iccid", "imsi", "activated_at"}
 
 
 async def _warm(client: httpx.AsyncClient, scene: Scene) -> None:
-    """Authenticate once through the full stack: the lane serves only keys in the principal cache."""
+    """Authenticate once through the full stack, and read the line profiles: the lane serves only keys
+    in the principal cache and profiles in the process's copy (the served app loads it at start-up)."""
     assert (await client.get("/v1/segments", headers=scene.partner)).status_code == 200
+    assert (await client.get("/v1/line-profiles", headers=scene.partner)).status_code == 200
 
 
 def _audit_count(raw: psycopg.Connection, mvno_id: str) -> int:

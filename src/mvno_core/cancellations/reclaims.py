@@ -22,10 +22,11 @@ from mvno_core.kernel.ids import new_id
 from mvno_core.kernel.problems import Conflict, NotFound, ServiceUnavailable
 from mvno_core.kernel.replies import Reply
 from mvno_core.kernel.statements import Piece, run
+from mvno_core.lines import profiles
 from mvno_core.lines import repository as lines
 from mvno_core.lines import statements as line_rows
-from mvno_core.lines.activation import hosts_of_imsi
-from mvno_core.lines.errors import CardLimitReached, RealNameUnverified
+from mvno_core.lines.activation import card_limit, hosts_of_imsi
+from mvno_core.lines.errors import RealNameUnverified
 from mvno_core.lines.lifecycle import LineStatus
 from mvno_core.lines.schemas import AccountRead, LineRead
 from mvno_core.mvnos import statements as mvno_gates
@@ -80,6 +81,10 @@ async def reclaim(ctx: RequestContext, raw_msisdn: str, data: ReclaimCreate) -> 
         )
 
     mvno_id = number.mvno_id
+    # A reclaimed number comes back as a line of the default profile (the body names none).
+    rules = await profiles.rules(ctx.session, profiles.DEFAULT_PROFILE, False)
+    if rules is None:
+        raise ServiceUnavailable(f"The {profiles.DEFAULT_PROFILE} line profile is missing.")
     line_id = new_id("lin")
     read = LineRead(
         id=line_id,
@@ -96,6 +101,12 @@ async def reclaim(ctx: RequestContext, raw_msisdn: str, data: ReclaimCreate) -> 
         end_reason=None,
         open_holds=[],
         account=AccountRead(balance_fen=0, arrears_fen=0, overdue_since=None, updated_at=None),
+        profile=rules.profile,
+        general_data=rules.general_data,
+        voice_enabled=rules.voice_enabled,
+        sms_enabled=rules.sms_enabled,
+        data_cap_mb=rules.data_cap_mb,
+        imei=None,
     )
     reply = Reply.of(read, 201, {"Location": f"/v1/lines/{line_id}"})
     entry: dict[str, Any] = {
@@ -108,18 +119,26 @@ async def reclaim(ctx: RequestContext, raw_msisdn: str, data: ReclaimCreate) -> 
     }
     pieces: list[Piece] = [
         mvno_gates.takes_new_business(name="mvno", mvno_id=mvno_id),
-        line_rows.take_card_slot(
-            name="slot",
+        line_rows.line_profile(
+            name="profile",
+            profile=rules.profile,
+            general_data=rules.general_data,
+            voice_enabled=rules.voice_enabled,
+            sms_enabled=rules.sms_enabled,
+            data_cap_mb=rules.data_cap_mb,
             subscriber_id=subscriber.id,
-            mvno_id=mvno_id,
-            cap=ctx.settings.card_cap_per_id,
-            now=ctx.now,
+            imei_given=False,
+            end_user_given=False,
             gate="mvno",
+        ),
+        *line_rows.take_card_slot(
+            name="slot", subscriber_id=subscriber.id, mvno_id=mvno_id, profile="profile", now=ctx.now
         ),
         number_moves.reclaim(name="reclaimed", msisdn=msisdn, line_id=line_id, now=ctx.now, gate="slot"),
         line_rows.insert_line(
             name="line",
             claimed="reclaimed",
+            profile="profile",
             line_id=line_id,
             subscriber_id=subscriber.id,
             mvno_id=mvno_id,
@@ -127,6 +146,7 @@ async def reclaim(ctx: RequestContext, raw_msisdn: str, data: ReclaimCreate) -> 
             imsi=data.imsi,
             plan_code=None,
             contract_end=None,
+            imei=None,
             now=ctx.now,
             key_id=ctx.principal.key_id,
         ),
@@ -146,30 +166,34 @@ async def reclaim(ctx: RequestContext, raw_msisdn: str, data: ReclaimCreate) -> 
         ctx.session,
         pieces,
         "SELECT (SELECT id FROM line) AS line_id, (SELECT count(*) FROM mvno) AS mvno_ok, "
-        "(SELECT count(*) FROM slot) AS slot_ok",
+        "(SELECT count(*) FROM profile) AS profile_ok, (SELECT count(*) FROM slot) AS slot_ok",
     )
     assert row is not None
     if row["line_id"] is None:
-        await _explain(ctx, row, subscriber, data, msisdn)
+        await _explain(ctx, row, subscriber, data, msisdn, rules)
     return reply
 
 
 async def _explain(
-    ctx: RequestContext, row: Any, subscriber: Any, data: ReclaimCreate, msisdn: str
+    ctx: RequestContext,
+    row: Any,
+    subscriber: Any,
+    data: ReclaimCreate,
+    msisdn: str,
+    rules: profiles.ProfileRules,
 ) -> NoReturn:
     if not row["mvno_ok"]:
         raise MvnoNotActive("The MVNO holding this number cannot take on lines now.")
+    if not row["profile_ok"]:
+        await profiles.fresh(ctx.session, rules.profile, rules.general_data)
+        raise ServiceUnavailable("The line profile changed meanwhile; retry the request.")
     if not row["slot_ok"]:
         facts = await lines.subscriber_facts(ctx.session, subscriber.id, ctx.now)
         assert facts is not None
         if facts["real_name_status"] != "verified" or facts["reverification_overdue"]:
             raise RealNameUnverified("The subscriber has no passed verification, or owes a re-verification.")
-        cap = ctx.settings.card_cap_per_id
-        raise CardLimitReached(
-            f"This ID already holds {facts['live_lines']} live lines at this MVNO (limit {cap}).",
-            limit=cap,
-            current=facts["live_lines"],
-        )
+        fresh = await profiles.fresh(ctx.session, rules.profile, rules.general_data) or rules
+        raise card_limit(fresh, await lines.card_slot_count(ctx.session, subscriber.id, fresh.cap_class))
     holder = await lines.live_line_holding(ctx.session, iccid=data.iccid, imsi=data.imsi, msisdn=msisdn)
     if holder is not None:
         raise Conflict(f"The {holder['clash']} is on a live line already.", existing_id=holder["id"])

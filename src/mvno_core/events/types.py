@@ -44,5 +44,6 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "webhook_endpoint.deleted",
         "webhook_endpoint.secret_rotated",
         "webhook_endpoint.disabled",
+        "line.end_user_registered",
     }
 )

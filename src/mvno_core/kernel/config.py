@@ -69,8 +69,7 @@ class Settings(BaseSettings):
 
     # Lifecycle periods and limits (domain.md marks several M/L, hence settings, not constants).
     quarantine_days: int = Field(default=90, ge=1)
-    # Live (active or suspended) lines one ID may hold at one MVNO.
-    card_cap_per_id: int = Field(default=5, ge=1)
+    # The card caps per ID are rows of ``line_profiles`` (one per profile), not settings.
     reverification_hours: int = Field(default=24, ge=1)
     # Telecom Regulations: suspend 30 days after a bill is overdue; terminate 60 days after suspension.
     arrears_hold_after_days: int = Field(default=30, ge=1)

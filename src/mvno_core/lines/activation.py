@@ -28,9 +28,10 @@ from mvno_core.kernel.problems import (
 )
 from mvno_core.kernel.replies import Reply
 from mvno_core.kernel.statements import Piece
-from mvno_core.lines import repository, statements
+from mvno_core.lines import end_users, profiles, repository, statements
 from mvno_core.lines.errors import CardLimitReached, RealNameUnverified
 from mvno_core.lines.lifecycle import MNCS_BY_HOST, LineStatus
+from mvno_core.lines.profiles import ProfileRules
 from mvno_core.lines.schemas import AccountRead, LineCreate, LineRead
 from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos import statements as mvno_gates
@@ -69,19 +70,27 @@ async def _target_mvno(ctx: RequestContext, subscriber_id: str) -> str:
 async def activate(ctx: RequestContext, data: LineCreate) -> Reply:
     """Activate a line: 201 with it, or the code of the first gate that refused.
 
-    Gates: MVNO active (``mvno_not_active``); subscriber verified with no overdue re-verification
-    (``real_name_unverified``); fewer than ``card_cap`` live lines for this ID at this MVNO
-    (``card_limit_reached``, a conditional update of the subscriber's counter, so concurrent
-    activations serialise on that row); the number claimable by this MVNO or reserved by it
+    Gates: MVNO active (``mvno_not_active``); the profile's rules met (an IMEI where the SIM is locked
+    to a device, an enterprise's end user where the profile asks for one: 422); subscriber verified
+    with no overdue re-verification (``real_name_unverified``); fewer than the profile's ``card_cap``
+    live lines of its cap class for this ID at this MVNO (``card_limit_reached``: concurrent
+    activations for one ID serialise on the subscriber's row, then a conditional upsert of the class
+    counter); the number claimable by this MVNO or reserved by it
     (``number_unavailable``; the reservation is consumed); IMSI MNC of the number's host
     (``host_mismatch``); premium numbers need ``contract_end`` (422); ICCID and IMSI unique among live
     lines (``conflict``). One live line per number is also a unique index.
     """
     msisdn = msisdns.normalise(data.msisdn, loc=("body", "msisdn"))
     hosts = hosts_of_imsi(data.imsi)
+    rules = await profiles.rules(ctx.session, data.profile, data.general_data)
+    if rules is None:
+        raise _unknown_profile(data)
+    if data.end_user is not None:
+        checked = end_users.checked(ctx, data.end_user, loc=("body", "end_user"))
+        data = data.model_copy(update={"end_user": checked})
     mvno_id = await _target_mvno(ctx, data.subscriber_id)
     line_id = new_id("lin")
-    read = line_read(data, msisdn=msisdn, mvno_id=mvno_id, line_id=line_id, now=ctx.now)
+    read = line_read(data, msisdn=msisdn, mvno_id=mvno_id, line_id=line_id, now=ctx.now, rules=rules)
     reply = _reply(read)
     pieces = activation_pieces(ctx, data, read, hosts, reply)
     row = await repository.activate(ctx.session, pieces)
@@ -97,7 +106,7 @@ async def activate(ctx: RequestContext, data: LineCreate) -> Reply:
             data={"msisdn": msisdn, "expires_at": rfc3339(row["lapsed_expires_at"])},
             event_type="reservation.expired",
         )
-        await record(ctx, **_activated_entry(read, data.reservation_id))
+        await record(ctx, **_activated_entry(read, data))
     return reply
 
 
@@ -110,23 +119,41 @@ async def activate_in_lane(call: LeanCall, data: LineCreate) -> Reply:
     mvno_id = ctx.principal.mvno_scope()
     if mvno_id is None:
         raise Decline("the operator's activation reads the subscriber's MVNO first")
+    if data.end_user is not None:
+        raise Decline("an enterprise's end user is checked and sealed by the full stack")
+    rules = profiles.cached(data.profile, data.general_data)
+    if rules is None:
+        raise Decline("the profile is not in this process's copy of the table (yet)")
     try:
         msisdn = msisdns.normalise(data.msisdn, loc=("body", "msisdn"))
         hosts = hosts_of_imsi(data.imsi)
     except DomainError as exc:
         raise Decline(exc.code) from exc
-    read = line_read(data, msisdn=msisdn, mvno_id=mvno_id, line_id=new_id("lin"), now=ctx.now)
+    read = line_read(
+        data, msisdn=msisdn, mvno_id=mvno_id, line_id=new_id("lin"), now=ctx.now, rules=rules
+    )
     reply = _reply(read)
     await repository.activate_in_lane(call, activation_pieces(ctx, data, read, hosts, reply))
     return reply
+
+
+def _unknown_profile(data: LineCreate) -> ValidationFailed:
+    return ValidationFailed(
+        f"No line profile {data.profile!r} with general_data={str(data.general_data).lower()} "
+        "(GET /v1/line-profiles lists them).",
+        loc=("body", "general_data" if data.general_data else "profile"),
+    )
 
 
 def _reply(read: LineRead) -> Reply:
     return Reply.of(read, 201, {"Location": f"/v1/lines/{read.id}"})
 
 
-def line_read(data: LineCreate, *, msisdn: str, mvno_id: str, line_id: str, now: datetime) -> LineRead:
-    """The new line as the response shows it: everything is known before the statement runs."""
+def line_read(
+    data: LineCreate, *, msisdn: str, mvno_id: str, line_id: str, now: datetime, rules: ProfileRules
+) -> LineRead:
+    """The new line as the response shows it: everything is known before the statement runs (the
+    profile's ``rules`` from ``profiles.rules``; the statement checks the table still says so)."""
     return LineRead(
         id=line_id,
         msisdn=msisdn,
@@ -142,6 +169,12 @@ def line_read(data: LineCreate, *, msisdn: str, mvno_id: str, line_id: str, now:
         end_reason=None,
         open_holds=[],
         account=AccountRead(balance_fen=0, arrears_fen=0, overdue_since=None, updated_at=None),
+        profile=rules.profile,
+        general_data=rules.general_data,
+        voice_enabled=rules.voice_enabled,
+        sms_enabled=rules.sms_enabled,
+        data_cap_mb=rules.data_cap_mb,
+        imei=data.imei,
     )
 
 
@@ -151,11 +184,22 @@ def activation_pieces(
     """The activation statement's pieces, in order, for the line ``read`` will show (also what the
     benchmark's raw-SQL limit runs)."""
     msisdn, mvno_id, line_id = read.msisdn, read.mvno_id, read.id
-    cap = ctx.settings.card_cap_per_id
     return [
         mvno_gates.takes_new_business(name="mvno", mvno_id=mvno_id),
-        statements.take_card_slot(
-            name="slot", subscriber_id=data.subscriber_id, mvno_id=mvno_id, cap=cap, now=ctx.now, gate="mvno"
+        statements.line_profile(
+            name="profile",
+            profile=read.profile,
+            general_data=read.general_data,
+            voice_enabled=read.voice_enabled,
+            sms_enabled=read.sms_enabled,
+            data_cap_mb=read.data_cap_mb,
+            subscriber_id=data.subscriber_id,
+            imei_given=data.imei is not None,
+            end_user_given=data.end_user is not None,
+            gate="mvno",
+        ),
+        *statements.take_card_slot(
+            name="slot", subscriber_id=data.subscriber_id, mvno_id=mvno_id, profile="profile", now=ctx.now
         ),
         *number_moves.activate(
             name="claimed",
@@ -171,6 +215,7 @@ def activation_pieces(
         statements.insert_line(
             name="line",
             claimed="claimed",
+            profile="profile",
             line_id=line_id,
             subscriber_id=data.subscriber_id,
             mvno_id=mvno_id,
@@ -178,8 +223,22 @@ def activation_pieces(
             imsi=data.imsi,
             plan_code=data.plan_code,
             contract_end=data.contract_end,
+            imei=data.imei,
             now=ctx.now,
             key_id=ctx.principal.key_id,
+        ),
+        *(
+            [
+                end_users.insert_piece(
+                    name="end_user",
+                    line="line",
+                    sealed=end_users.seal(ctx, data.end_user),
+                    now=ctx.now,
+                    key_id=ctx.principal.key_id,
+                )
+            ]
+            if data.end_user is not None
+            else []
         ),
         reservation_rows.consume(name="consumed", source="claimed", now=ctx.now),
         reservation_rows.end_lapsed(name="lapsed", source="claimed"),
@@ -187,13 +246,13 @@ def activation_pieces(
             ctx,
             name="journal",
             only_if="EXISTS (SELECT 1 FROM line) AND NOT EXISTS (SELECT 1 FROM lapsed)",
-            **_activated_entry(read, data.reservation_id),
+            **_activated_entry(read, data),
         ),
         *ctx.idempotency_pieces(reply or _reply(read), only_if="EXISTS (SELECT 1 FROM line)"),
     ]
 
 
-def _activated_entry(line: LineRead, reservation_id: str | None) -> dict[str, Any]:
+def _activated_entry(line: LineRead, request: LineCreate) -> dict[str, Any]:
     data: dict[str, Any] = {
         "line_id": line.id,
         "msisdn": line.msisdn,
@@ -202,9 +261,14 @@ def _activated_entry(line: LineRead, reservation_id: str | None) -> dict[str, An
         "imsi": line.imsi,
         "plan_code": line.plan_code,
         "contract_end": line.contract_end.isoformat() if line.contract_end else None,
+        "profile": line.profile,
+        "general_data": line.general_data,
+        "imei": line.imei,
     }
-    if reservation_id is not None:
-        data["reservation_id"] = reservation_id
+    if request.reservation_id is not None:
+        data["reservation_id"] = request.reservation_id
+    if request.end_user is not None:
+        data["end_user"] = end_users.masked(request.end_user)
     return {
         "action": ACTIVATED_EVENT,
         "subject": Subject("line", line.id),
@@ -226,20 +290,52 @@ async def _explain_refusal(
     if not row["mvno_ok"]:
         mvno = await mvnos.get_visible(ctx, mvno_id)
         ensure_takes_new_business(MvnoStatus(mvno.status))
+    elif not row["profile_ok"]:
+        await _explain_profile(ctx, data, mvno_id)
     elif not row["slot_ok"]:
-        await _explain_subscriber(ctx, data.subscriber_id, mvno_id)
+        await _explain_subscriber(ctx, data.subscriber_id, mvno_id, data.profile, data.general_data)
     elif not row["number_ok"]:
         await _explain_number(ctx, data, msisdn, mvno_id, hosts)
     else:
         holder = await repository.live_line_holding(
-            ctx.session, iccid=data.iccid, imsi=data.imsi, msisdn=msisdn
+            ctx.session, iccid=data.iccid, imsi=data.imsi, msisdn=msisdn, imei=data.imei
         )
         if holder is not None:
             raise Conflict(f"The {holder['clash']} is on a live line already.", existing_id=holder["id"])
     raise ServiceUnavailable("A concurrent change interfered; retry the request.")
 
 
-async def _explain_subscriber(ctx: RequestContext, subscriber_id: str, mvno_id: str) -> NoReturn:
+async def _explain_profile(ctx: RequestContext, data: LineCreate, mvno_id: str) -> NoReturn:
+    """The profile's row refused: which of its rules the request missed (read fresh from the table)."""
+    rules = await profiles.fresh(ctx.session, data.profile, data.general_data)
+    if rules is None:
+        raise _unknown_profile(data)
+    facts = await repository.subscriber_facts(ctx.session, data.subscriber_id, ctx.now)
+    if facts is None or facts["mvno_id"] != mvno_id:
+        raise NotFound.of("Subscriber", data.subscriber_id)
+    if rules.imei_required and data.imei is None:
+        raise ValidationFailed(
+            f"The {rules.profile} profile locks the SIM to a device: imei is required.", loc=("body", "imei")
+        )
+    enterprise = facts["kind"] == "enterprise"
+    if enterprise and rules.end_user_required and data.end_user is None:
+        raise ValidationFailed(
+            f"An enterprise's {rules.profile} card needs its end user registered (Anti-Telecom-Fraud Law "
+            "art. 12).",
+            loc=("body", "end_user"),
+        )
+    if not enterprise and data.end_user is not None:
+        raise ValidationFailed(
+            "Only enterprise subscribers register an end user; an individual is the user.",
+            loc=("body", "end_user"),
+        )
+    # The rules changed since this process read them: the copy is fresh now, a retry uses it.
+    raise ServiceUnavailable("The line profile changed meanwhile; retry the request.")
+
+
+async def _explain_subscriber(
+    ctx: RequestContext, subscriber_id: str, mvno_id: str, profile: str, general_data: bool
+) -> NoReturn:
     facts = await repository.subscriber_facts(ctx.session, subscriber_id, ctx.now)
     if facts is None or facts["mvno_id"] != mvno_id:
         raise NotFound.of("Subscriber", subscriber_id)
@@ -247,14 +343,21 @@ async def _explain_subscriber(ctx: RequestContext, subscriber_id: str, mvno_id: 
         raise RealNameUnverified("The subscriber has no passed verification (先实名后开通).")
     if facts["reverification_overdue"]:
         raise RealNameUnverified("The subscriber's re-verification is overdue.")
-    cap = ctx.settings.card_cap_per_id
-    if facts["live_lines"] >= cap:
-        raise CardLimitReached(
-            f"This ID already holds {facts['live_lines']} live lines at this MVNO (limit {cap}).",
-            limit=cap,
-            current=facts["live_lines"],
-        )
+    rules = await profiles.fresh(ctx.session, profile, general_data)
+    if rules is not None:
+        raise card_limit(rules, await repository.card_slot_count(ctx.session, subscriber_id, rules.cap_class))
     raise ServiceUnavailable("A concurrent change interfered; retry the request.")
+
+
+def card_limit(rules: ProfileRules, current: int) -> CardLimitReached:
+    """``card_limit_reached`` for the profile's cap class (also the reclaim's)."""
+    return CardLimitReached(
+        f"This ID already holds {current} live {rules.cap_class} lines at this MVNO "
+        f"(limit {rules.card_cap} for {rules.profile} lines"
+        f"{' with general data' if rules.general_data else ''}).",
+        limit=rules.card_cap,
+        current=current,
+    )
 
 
 async def _explain_number(

@@ -16,6 +16,7 @@ from mvno_core.lines.statements import LINE_COLUMNS, REVERIFICATION_OVERDUE_SQL
 # lapsed reservation it ended, if any.
 ACTIVATION_RESULT = (
     "SELECT l.id AS line_id, (SELECT count(*) FROM mvno) AS mvno_ok, "
+    "(SELECT count(*) FROM profile) AS profile_ok, "
     "(SELECT count(*) FROM slot) AS slot_ok, (SELECT count(*) FROM claimed) AS number_ok, "
     "x.id AS lapsed_id, x.mvno_id AS lapsed_mvno_id, x.expires_at AS lapsed_expires_at "
     "FROM (SELECT 1) AS one LEFT JOIN line l ON TRUE LEFT JOIN lapsed x ON TRUE"
@@ -46,7 +47,7 @@ async def subscriber_facts(session: AsyncSession, subscriber_id: str, now: datet
     row = (
         await session.execute(
             text(
-                "SELECT s.id, s.mvno_id, s.real_name_status, s.live_lines, "
+                "SELECT s.id, s.mvno_id, s.kind, s.real_name_status, s.live_lines, "
                 f"{REVERIFICATION_OVERDUE_SQL} AS reverification_overdue FROM subscribers s WHERE s.id = :id"
             ),
             {"id": subscriber_id, "now": now},
@@ -55,17 +56,29 @@ async def subscriber_facts(session: AsyncSession, subscriber_id: str, now: datet
     return row._mapping if row else None
 
 
+async def card_slot_count(session: AsyncSession, subscriber_id: str, cap_class: str) -> int:
+    """Live lines of this subscriber in one cap class (the failure path's ``current``)."""
+    count = (
+        await session.execute(
+            text("SELECT live_lines FROM card_slots WHERE subscriber_id = :id AND cap_class = :cap_class"),
+            {"id": subscriber_id, "cap_class": cap_class},
+        )
+    ).scalar_one_or_none()
+    return int(count or 0)
+
+
 async def live_line_holding(
-    session: AsyncSession, *, iccid: str, imsi: str, msisdn: str
+    session: AsyncSession, *, iccid: str, imsi: str, msisdn: str, imei: str | None = None
 ) -> dict[str, Any] | None:
     row = (
         await session.execute(
             text(
                 "SELECT id, CASE WHEN iccid = :iccid THEN 'ICCID' WHEN imsi = :imsi THEN 'IMSI' "
-                "ELSE 'number' END AS clash FROM lines WHERE status <> 'cancelled' "
-                "AND (iccid = :iccid OR imsi = :imsi OR msisdn = :msisdn) LIMIT 1"
+                "WHEN imei = :imei THEN 'IMEI' ELSE 'number' END AS clash FROM lines "
+                "WHERE status <> 'cancelled' "
+                "AND (iccid = :iccid OR imsi = :imsi OR msisdn = :msisdn OR imei = :imei) LIMIT 1"
             ),
-            {"iccid": iccid, "imsi": imsi, "msisdn": msisdn},
+            {"iccid": iccid, "imsi": imsi, "msisdn": msisdn, "imei": imei},
         )
     ).first()
     return dict(row._mapping) if row else None

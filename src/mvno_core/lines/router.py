@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -10,17 +11,20 @@ from mvno_core.kernel.pagination import Cursor, Limit, Page, decode_cursor, page
 from mvno_core.kernel.problems import PROBLEM_RESPONSES
 from mvno_core.kernel.replies import Reply
 from mvno_core.kernel.routing import ApiRoute, Ctx
-from mvno_core.lines import activation, holds, porting, service
+from mvno_core.lines import activation, end_users, holds, porting, profiles, service
 from mvno_core.lines.lifecycle import LineStatus
 from mvno_core.lines.schemas import (
     AccountUpdate,
     DisputeCreate,
     DisputeRead,
     DisputeResolve,
+    EndUserCreate,
+    EndUserRead,
     HoldCreate,
     HoldLift,
     HoldRead,
     LineCreate,
+    LineProfileRead,
     LineRead,
     PortingEligibility,
     ReverificationCreate,
@@ -39,6 +43,14 @@ router = APIRouter(prefix="/v1", tags=["lines"], route_class=ApiRoute, responses
 )
 async def activate_line(body: LineCreate, ctx: Ctx) -> Response:
     return (await activation.activate(ctx, body)).response()
+
+
+@router.get(
+    "/line-profiles", summary="Line profiles and their rules (card cap, voice, SMS, data cap, IMEI, end user)"
+)
+async def list_line_profiles(ctx: Ctx) -> Page[LineProfileRead]:
+    rules = await profiles.fresh_all(ctx.session)
+    return Page[LineProfileRead](items=[LineProfileRead(**asdict(r)) for r in rules], next_cursor=None)
 
 
 async def activate_line_in_lane(call: LeanCall) -> Reply:
@@ -139,3 +151,19 @@ async def open_dispute(line_id: str, ctx: Ctx, body: DisputeCreate | None = None
 @router.post("/disputes/{dispute_id}/resolve", summary="Resolve a dispute (operator)")
 async def resolve_dispute(dispute_id: str, body: DisputeResolve, ctx: Ctx) -> DisputeRead:
     return await service.resolve_dispute(ctx, dispute_id, body.outcome)
+
+
+@router.post(
+    "/lines/{line_id}/end-users",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register the end user of an enterprise's card (replaces the current one; art. 12)",
+)
+async def register_end_user(line_id: str, body: EndUserCreate, ctx: Ctx, response: Response) -> EndUserRead:
+    registered = await end_users.register(ctx, line_id, body)
+    response.headers["Location"] = f"/v1/lines/{line_id}/end-users"
+    return registered
+
+
+@router.get("/lines/{line_id}/end-users", summary="End-user registrations of the line, oldest first (masked)")
+async def list_end_users(line_id: str, ctx: Ctx) -> Page[EndUserRead]:
+    return Page[EndUserRead](items=await end_users.list_visible(ctx, line_id), next_cursor=None)

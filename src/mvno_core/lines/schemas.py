@@ -12,6 +12,8 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from mvno_core.lines.lifecycle import REASON_TEXTS, DisputeOutcome, HoldReason, LineStatus, reason_text
 from mvno_core.reference.types import Fen
+from mvno_core.subscribers.idcheck import IdType
+from mvno_core.subscribers.schemas import IdNumber, PersonName
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Ident = Annotated[str, StringConstraints(max_length=40)]
@@ -41,6 +43,52 @@ Imsi = Annotated[
 ]
 
 
+def _valid_imei(value: str) -> str:
+    """3GPP TS 23.003: 14 digits (TAC + serial) and a Luhn check digit (python-stdnum)."""
+    try:
+        luhn.validate(value)
+    except StdnumError as exc:
+        raise ValueError("the IMEI's Luhn check digit is wrong") from exc
+    return value
+
+
+Imei = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{15}$"),
+    AfterValidator(_valid_imei),
+    Field(description="The device the SIM is locked to: 15 digits with a Luhn check digit (3GPP TS 23.003)."),
+]
+ProfileName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]{1,16}$"),
+    Field(
+        description="A row of `line_profiles` (`GET /v1/line-profiles`); seeded: `consumer`, `iot`, "
+        "`industry`. An unknown one is 422 `validation_error`."
+    ),
+]
+
+
+class EndUserCreate(BaseModel):
+    """The person who uses an enterprise's card (Anti-Telecom-Fraud Law art. 12). Stored encrypted;
+    responses, audit entries and events carry only the masked copies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PersonName
+    id_type: IdType = Field(description="A personal document (not `business_license`).")
+    id_number: IdNumber
+
+
+class EndUserRead(BaseModel):
+    id: str
+    line_id: str
+    name_masked: str
+    id_type: IdType
+    id_number_masked: str
+    registered_at: datetime
+    replaced_at: datetime | None = Field(description="Set when a later registration replaced this one.")
+
+
 class LineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +101,21 @@ class LineCreate(BaseModel):
     imsi: Imsi
     plan_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")] | None = None
     contract_end: date | None = Field(default=None, description="Required for premium numbers.")
+    profile: ProfileName = "consumer"
+    general_data: bool = Field(
+        default=False,
+        description="General (unrestricted, 通用流量) data rather than directional data; IoT cards with "
+        "general data have their own card cap (10 per ID as seeded). Only profiles with such a row "
+        "accept `true`.",
+    )
+    imei: Imei | None = Field(
+        default=None, description="Required where the profile locks the SIM to a device."
+    )
+    end_user: EndUserCreate | None = Field(
+        default=None,
+        description="Enterprise subscribers only: the card's end user. Required where the profile asks "
+        "enterprises to register one (iot, industry as seeded); 422 for an individual subscriber.",
+    )
 
 
 class AccountRead(BaseModel):
@@ -77,6 +140,24 @@ class LineRead(BaseModel):
     end_reason: str | None
     open_holds: list[HoldReason] = Field(description="Why the line is suspended (empty when active).")
     account: AccountRead
+    profile: str
+    general_data: bool
+    voice_enabled: bool
+    sms_enabled: bool
+    data_cap_mb: int | None = Field(description="Monthly data cap in MB the profile sets (null: none).")
+    imei: str | None = Field(description="The device the SIM is locked to (a device identity, shown plain).")
+
+
+class LineProfileRead(BaseModel):
+    profile: str
+    general_data: bool
+    cap_class: str = Field(description="Profiles of one cap class share one card counter per ID.")
+    card_cap: int
+    voice_enabled: bool
+    sms_enabled: bool
+    data_cap_mb: int | None
+    imei_required: bool
+    end_user_required: bool = Field(description="Enterprise subscribers must register the end user.")
 
 
 def line_to_read(row: RowMapping, open_holds: list[str]) -> LineRead:
@@ -100,6 +181,12 @@ def line_to_read(row: RowMapping, open_holds: list[str]) -> LineRead:
             overdue_since=row["overdue_since"],
             updated_at=row["account_updated_at"],
         ),
+        profile=row["profile"],
+        general_data=row["general_data"],
+        voice_enabled=row["voice_enabled"],
+        sms_enabled=row["sms_enabled"],
+        data_cap_mb=row["data_cap_mb"],
+        imei=row["imei"],
     )
 
 

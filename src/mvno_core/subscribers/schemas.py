@@ -61,7 +61,8 @@ class SubscriberRead(BaseModel):
     real_name_status: RealNameStatus
     verified_at: datetime | None
     live_lines: int = Field(
-        description="Active or suspended lines of this subscriber (the card cap counts it)."
+        description="Active or suspended lines of this subscriber, every profile together (each "
+        "profile's cap class has its own card cap: GET /v1/line-profiles)."
     )
     created_at: datetime
     purged_at: datetime | None = Field(

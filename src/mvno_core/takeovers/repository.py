@@ -90,8 +90,9 @@ async def move_blocks(session: AsyncSession, from_id: str, to_id: str, batch: in
 
 # One batch of subscribers with everything that hangs off them, as one statement. ``pair`` finds the
 # receiver's record of the same person (same ID type and blind index); such a subscriber merges into it
-# (its lines, verifications, re-verification requests and cancellations repoint there, the counters add
-# up, verified wins), the others just change MVNO. Disputes follow their lines.
+# (its lines, verifications, re-verification requests and cancellations repoint there, the counters —
+# the total and each cap class's — add up, verified wins), the others just change MVNO. Disputes follow
+# their lines.
 _MOVE_SUBSCRIBERS = text(
     """
     WITH src AS (
@@ -117,6 +118,15 @@ _MOVE_SUBSCRIBERS = text(
                 THEN 'unverified' ELSE 'verified' END,
             updated_at = :now
         FROM pair JOIN src ON src.id = pair.src_id WHERE t.id = pair.target_id RETURNING t.id
+    ), slot_merges AS (
+        INSERT INTO card_slots AS c (subscriber_id, cap_class, live_lines, updated_at)
+        SELECT pair.target_id, k.cap_class, k.live_lines, :now FROM pair JOIN card_slots k
+        ON k.subscriber_id = pair.src_id
+        ON CONFLICT (subscriber_id, cap_class) DO UPDATE SET live_lines = c.live_lines + EXCLUDED.live_lines,
+            updated_at = EXCLUDED.updated_at
+        RETURNING c.subscriber_id
+    ), slot_clears AS (
+        DELETE FROM card_slots k USING pair WHERE k.subscriber_id = pair.src_id RETURNING k.subscriber_id
     ), line_moves AS (
         UPDATE lines l SET mvno_id = :to, subscriber_id = target.target_id FROM target
         WHERE l.subscriber_id = target.src_id RETURNING l.id

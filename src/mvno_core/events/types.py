@@ -44,5 +44,10 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "webhook_endpoint.deleted",
         "webhook_endpoint.secret_rotated",
         "webhook_endpoint.disabled",
+        "recycling_platform.registered",
+        "recycling_platform.deactivated",
+        "recycling_batch.created",
+        "recycling_batch.acknowledged",
+        "recycling_batch.released",
     }
 )

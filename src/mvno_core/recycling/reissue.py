@@ -12,8 +12,11 @@ skips ``cancellations.timers.release_due``). Instead, each sweep:
 3. **releases** ready batches, one transaction each: every delivery acknowledged (or abandoned with its
    deactivated platform) → reason ``acknowledged``; otherwise at ``deadline_at``
    (``recycling_ack_deadline_hours`` after forming) → reason ``deadline``, the still-pending deliveries
-   ``expired``. Its numbers become
-   ``available`` with ``reissued_at`` set, each with a ``number.released`` event.
+   ``expired``. Its numbers become ``available`` with ``reissued_at`` set, each with a ``number.released``
+   event.
+
+A delivery killed between the send and the record of its answer is sent again when its lease runs out,
+with the same ``webhook-id`` (the batch id), which platforms use to drop duplicates.
 
 Every step is safe under concurrent sweeps: numbers and batches are taken ``FOR UPDATE SKIP LOCKED`` and
 changed by conditional updates, so a number joins one batch and a batch is released once.

@@ -8,8 +8,8 @@ is the race-free card counter per subscriber and cap class (``subscribers.live_l
 total, which 一证通查 and retention read). A line records its profile, its cap class and the rules it
 was activated under, so ending it decrements the counter it took even if the table changes later.
 
-Revision ID: 0011_profiles
-Revises: 0010_retention
+Revision ID: 0012_profiles
+Revises: 0011_lean_lane
 Create Date: 2026-11-30 01:00
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_profiles"
-down_revision: str | None = "0010_retention"
+revision: str = "0012_profiles"
+down_revision: str | None = "0011_lean_lane"
 branch_labels = None
 depends_on = None
 

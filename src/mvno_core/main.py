@@ -38,6 +38,9 @@ from mvno_core.lines.router import router as lines_router
 from mvno_core.mvnos.router import router as mvnos_router
 from mvno_core.numbers.router import router as numbers_router
 from mvno_core.ops import health, sweeper
+from mvno_core.recycling.router import batches_router as recycling_batches_router
+from mvno_core.recycling.router import check_router as number_recycling_router
+from mvno_core.recycling.router import platforms_router as recycling_platforms_router
 from mvno_core.reference.router import router as reference_router
 from mvno_core.reservations.router import router as reservations_router
 from mvno_core.stats.router import router as stats_router
@@ -169,6 +172,9 @@ def create_app(
         console_router,
         webhooks_router,
         stats_router,
+        recycling_platforms_router,
+        recycling_batches_router,
+        number_recycling_router,
     ):
         app.include_router(router)
     lean_pool = LeanPool(db.url, settings)

@@ -18,6 +18,7 @@ from mvno_core.lines.models import (
 )
 from mvno_core.mvnos.models import Mvno
 from mvno_core.numbers.models import Number
+from mvno_core.recycling.models import RecyclingBatch, RecyclingDelivery, RecyclingPlatform
 from mvno_core.reference.models import ProvinceRow, SegmentRow
 from mvno_core.reservations.models import Reservation
 from mvno_core.subscribers.models import Subscriber, Verification
@@ -43,6 +44,9 @@ __all__ = [
     "Mvno",
     "Number",
     "ProvinceRow",
+    "RecyclingBatch",
+    "RecyclingDelivery",
+    "RecyclingPlatform",
     "Reservation",
     "ReverificationRequest",
     "SegmentRow",

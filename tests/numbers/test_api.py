@@ -47,6 +47,7 @@ async def test_get_number_and_input_forms(
         "line_id": None,
         "reserved_until": None,
         "quarantine_until": None,
+        "reissued_at": None,
     }
     for form in (msisdn, f"+86{msisdn}", f"86 {msisdn[:3]}-{msisdn[3:7]}-{msisdn[7:]}"):
         response = await client.get(f"/v1/numbers/{form}", headers=partner)

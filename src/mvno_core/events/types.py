@@ -45,5 +45,10 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "webhook_endpoint.secret_rotated",
         "webhook_endpoint.disabled",
         "line.end_user_registered",
+        "recycling_platform.registered",
+        "recycling_platform.deactivated",
+        "recycling_batch.created",
+        "recycling_batch.acknowledged",
+        "recycling_batch.released",
     }
 )

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     # Delivery attempts older than this are pruned by the sweeper.
     webhook_delivery_log_days: int = Field(default=30, ge=1)
 
+    # Safe reissue (二次号码焕新, recycling/): with a recycling platform registered, numbers whose
+    # quarantine ended are pushed in batches (at most this many numbers, one batch per sweep) and become
+    # available once every platform acknowledged, or after this many hours whatever the platforms did.
+    # Deliveries reuse the webhook timeout, backoff and URL rules.
+    recycling_ack_deadline_hours: float = Field(default=72.0, gt=0)
+    recycling_batch_size: int = Field(default=1000, ge=1, le=10_000)
+
     # Rate limit per API key, a token bucket kept in each server process (kernel/ratelimit.py).
     rate_limit_per_second: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)

@@ -28,13 +28,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that only read (identity lookups, searches, the console's 一证通查): the regulator may
 # call them.
 READ_ONLY_POST_PATHS: frozenset[str] = frozenset(
-    {"/v1/subscribers/search", "/v1/identity-lookups", "/console/lookup"}
+    {"/v1/subscribers/search", "/v1/identity-lookups", "/console/lookup", "/v1/number-recycling/check"}
 )
 # Response fields never stored for idempotent replay: secrets are shown once (a replay says so instead).
 SECRET_RESPONSE_FIELDS: dict[str, tuple[str, ...]] = {
     "/v1/api-keys": ("key",),
     "/v1/webhook-endpoints": ("secret",),
     "/v1/webhook-endpoints/{endpoint_id}/rotate-secret": ("secret",),
+    "/v1/recycling-platforms": ("secret",),
 }
 REDACTED = "<shown once; not stored>"
 

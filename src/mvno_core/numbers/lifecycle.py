@@ -11,6 +11,10 @@
                     quarantined ──reclaim (same person)──▶ in_use
                          └──release from quarantine──▶ available
 
+Release from quarantine goes through a reissue batch when a recycling platform is registered
+(``recycling/``, 二次号码焕新): the number stays ``quarantined`` (``reissue_batch_id`` set) until every
+platform acknowledged the batch or its deadline passed, then moves as above; no extra status.
+
 A reservation whose ``reserved_until`` has come (``<=`` now) no longer holds its number: the number *is*
 available to every read and claim from that instant, whether or not the sweeper has written it down yet.
 That rule is written twice, once for Python (``reservation_lapsed``) and once for SQL (``LAPSED_SQL``);

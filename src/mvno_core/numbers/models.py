@@ -25,6 +25,15 @@ class Number(Base):
             "status <> 'reserved' OR (reservation_id IS NOT NULL AND reserved_until IS NOT NULL)",
             name="reserved_has_reservation",
         ),
+        # A number waits in a reissue batch (recycling/) only while it is quarantined.
+        CheckConstraint(
+            "reissue_batch_id IS NULL OR status = 'quarantined'", name="reissue_batch_quarantined"
+        ),
+        Index(
+            "ix_numbers_reissue_batch_id",
+            "reissue_batch_id",
+            postgresql_where=text("reissue_batch_id IS NOT NULL"),
+        ),
         # Live per-block counts come from an index-only scan of this index.
         Index("ix_numbers_block_prefix_status", "block_prefix", "status", "reserved_until"),
         # Suffix searches (*8888): reverse(msisdn) LIKE '8888%' is a range scan here.
@@ -64,3 +73,7 @@ class Number(Base):
     line_id: Mapped[str | None] = mapped_column(String(40))
     quarantine_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while the number waits, still quarantined, for the recycling platforms to unbind it (recycling/).
+    reissue_batch_id: Mapped[str | None] = mapped_column(String(40))
+    # When a previously used number last became available again: "new to the network" for apps.
+    reissued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -47,7 +47,7 @@ COLUMNS = (
     f"n.msisdn, {EFFECTIVE_STATUS_SQL} AS status, n.grade, b.id AS block_id, b.mvno_id, b.host, "
     "b.segment, b.province, b.city, n.line_id, "
     f"CASE WHEN {EFFECTIVE_STATUS_SQL} = 'reserved' THEN n.reserved_until END AS reserved_until, "
-    "n.quarantine_until"
+    "n.quarantine_until, n.reissued_at"
 )
 SELECT_NUMBERS = f"SELECT {COLUMNS} FROM numbers n JOIN blocks b ON b.prefix = n.block_prefix"
 

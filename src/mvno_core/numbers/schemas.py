@@ -25,6 +25,9 @@ class NumberRead(BaseModel):
     line_id: str | None = None
     reserved_until: datetime | None = None
     quarantine_until: datetime | None = None
+    # When this previously used number was last released to available again (二次号码焕新); apps treat
+    # an account bound to it before this instant as someone else's.
+    reissued_at: datetime | None = None
 
 
 class NumberChanges(BaseModel):

@@ -41,7 +41,10 @@ MOVES = {
     "quarantine": (IN_USE, QUARANTINED),
     "reclaim": (QUARANTINED, IN_USE),
     "release_quarantined": (QUARANTINED, AVAILABLE),
+    "release_reissue_batch": (QUARANTINED, AVAILABLE),
 }
+# ``hold_for_reissue`` changes no status (the number stays quarantined while its batch is pending), so
+# it has no move to check.
 for _move, (_source, _target) in MOVES.items():
     if not can_move(_source, _target):
         raise RuntimeError(f"numbers.statements.{_move}: {_source} → {_target} is not in lifecycle.ALLOWED")
@@ -231,17 +234,57 @@ def reclaim(*, name: str, msisdn: str, line_id: str, now: datetime, gate: str | 
 
 
 def release_quarantined(*, name: str, now: datetime, batch: int) -> list[Piece]:
-    """``quarantined`` → ``available`` for up to ``batch`` numbers whose quarantine has ended."""
+    """``quarantined`` → ``available`` for up to ``batch`` numbers whose quarantine has ended (the path
+    with no recycling platform registered). Numbers waiting in a reissue batch are not touched: only
+    their batch's release frees them. ``reissued_at`` marks the number as previously used."""
     return [
         Piece(
             f"{name}_due",
             "SELECT n.msisdn FROM numbers n WHERE n.status = 'quarantined' AND n.quarantine_until <= :now "
+            "AND n.reissue_batch_id IS NULL "
             "ORDER BY n.quarantine_until LIMIT :batch FOR UPDATE SKIP LOCKED",
             {"now": now, "batch": batch},
         ),
         Piece(
             name,
-            "UPDATE numbers n SET status = 'available', line_id = NULL, quarantine_until = NULL "
-            f"FROM {name}_due d WHERE n.msisdn = d.msisdn RETURNING n.msisdn",
+            "UPDATE numbers n SET status = 'available', line_id = NULL, quarantine_until = NULL, "
+            f"reissued_at = :now FROM {name}_due d WHERE n.msisdn = d.msisdn RETURNING n.msisdn",
         ),
     ]
+
+
+def hold_for_reissue(*, name: str, batch_id: str, now: datetime, batch: int) -> list[Piece]:
+    """Put up to ``batch`` numbers whose quarantine has ended into reissue batch ``batch_id`` (they stay
+    ``quarantined``; a reclaim is already impossible once ``quarantine_until`` has passed).
+
+    Numbers are locked ``SKIP LOCKED`` and the update changes the row, so a concurrent sweep either
+    skips a number or re-checks it after this commit and sees ``reissue_batch_id`` set: no number joins
+    two batches. Returns ``msisdn`` and ``last_cancelled_at``."""
+    return [
+        Piece(
+            f"{name}_due",
+            "SELECT n.msisdn FROM numbers n WHERE n.status = 'quarantined' AND n.quarantine_until <= :now "
+            "AND n.reissue_batch_id IS NULL "
+            "ORDER BY n.quarantine_until, n.msisdn LIMIT :batch FOR UPDATE SKIP LOCKED",
+            {"now": now, "batch": batch},
+        ),
+        Piece(
+            name,
+            f"UPDATE numbers n SET reissue_batch_id = :reissue_batch_id FROM {name}_due d "
+            "WHERE n.msisdn = d.msisdn AND n.reissue_batch_id IS NULL "
+            "RETURNING n.msisdn, n.last_cancelled_at",
+            {"reissue_batch_id": batch_id},
+        ),
+    ]
+
+
+def release_reissue_batch(*, name: str, batch_id: str, now: datetime) -> Piece:
+    """``quarantined`` → ``available`` for every number waiting in reissue batch ``batch_id`` (the
+    platforms acknowledged it, or its deadline passed); ``reissued_at`` = now."""
+    return Piece(
+        name,
+        "UPDATE numbers n SET status = 'available', line_id = NULL, quarantine_until = NULL, "
+        "reissue_batch_id = NULL, reissued_at = :now "
+        "WHERE n.reissue_batch_id = :reissue_batch_id AND n.status = 'quarantined' RETURNING n.msisdn",
+        {"reissue_batch_id": batch_id, "now": now},
+    )

@@ -23,6 +23,8 @@ from mvno_core.kernel.db import Database
 from mvno_core.kernel.principal import SYSTEM
 from mvno_core.lines import timers as line_timers
 from mvno_core.lines.timers import TimerReport
+from mvno_core.recycling import reissue
+from mvno_core.recycling.reissue import ReissueReport
 from mvno_core.reservations import service as reservations
 from mvno_core.subscribers import retention
 from mvno_core.takeovers import worker as takeovers
@@ -47,6 +49,7 @@ class SweepReport:
     errors: list[str] = field(default_factory=list)
     line_timers: TimerReport = field(default_factory=TimerReport)
     identities_purged: int = 0
+    reissue: ReissueReport = field(default_factory=ReissueReport)
 
 
 async def sweep_once(
@@ -75,9 +78,14 @@ async def sweep_once(
 
     report.reservations_expired = await drain(lambda ctx: reservations.expire_due(ctx, batch=1000), 1000)
     await drain(line_timer_batch, LINE_TIMER_BATCH)
-    report.numbers_released = await drain(
-        lambda ctx: quarantine.release_due(ctx, batch=QUARANTINE_BATCH), QUARANTINE_BATCH
-    )
+    # With a recycling platform registered, ended quarantines wait in reissue batches until the
+    # platforms acknowledged them or a deadline passed (recycling/reissue.py); without one, released here.
+    if not await reissue.platforms_registered(db):
+        report.numbers_released = await drain(
+            lambda ctx: quarantine.release_due(ctx, batch=QUARANTINE_BATCH), QUARANTINE_BATCH
+        )
+    report.reissue = await reissue.sweep(db, clock, settings)
+    report.numbers_released += report.reissue.numbers_released
     # Running takeovers continue here, batch by batch (each its own transaction), from their cursor;
     # bounded, so a huge one cannot hold back the other timers (the next sweep goes on).
     report.takeover_batches = await takeovers.run_pending(

@@ -253,16 +253,23 @@ class Outcome:
 async def send(
     http: httpx.AsyncClient, settings: Settings, url: str, event: RowMapping, secrets: list[str]
 ) -> Outcome:
-    body = payload(event)
+    return await post_signed(http, settings, url, event["id"], payload(event), secrets)
+
+
+async def post_signed(
+    http: httpx.AsyncClient, settings: Settings, url: str, msg_id: str, body: bytes, secrets: list[str]
+) -> Outcome:
+    """POST ``body`` signed the Standard Webhooks way (also used by recycling/ for reissue batches),
+    the URL re-checked first; a 2xx is success, anything else (or no answer) a failure."""
     # The receiver checks the timestamp against its own wall clock (replay protection), so it is the
     # wall-clock time of this attempt, not the injectable clock.
     timestamp = int(time.time())
     headers = {
         "content-type": "application/json",
         "user-agent": f"mvno-core/{__version__}",
-        "webhook-id": event["id"],
+        "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signing.signature_header(secrets, event["id"], timestamp, body),
+        "webhook-signature": signing.signature_header(secrets, msg_id, timestamp, body),
     }
     started = time.monotonic()
     try:

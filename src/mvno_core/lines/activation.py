@@ -129,9 +129,7 @@ async def activate_in_lane(call: LeanCall, data: LineCreate) -> Reply:
         hosts = hosts_of_imsi(data.imsi)
     except DomainError as exc:
         raise Decline(exc.code) from exc
-    read = line_read(
-        data, msisdn=msisdn, mvno_id=mvno_id, line_id=new_id("lin"), now=ctx.now, rules=rules
-    )
+    read = line_read(data, msisdn=msisdn, mvno_id=mvno_id, line_id=new_id("lin"), now=ctx.now, rules=rules)
     reply = _reply(read)
     await repository.activate_in_lane(call, activation_pieces(ctx, data, read, hosts, reply))
     return reply

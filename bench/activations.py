@@ -1,20 +1,23 @@
 """Activations over HTTP against the same full activation as one SQL statement in pgbench, in one run.
 
-    python -m bench.activations [--seconds 20] [--concurrency 16] [--workers 1 2]
+    python -m bench.activations [--seconds 20] [--concurrency 16] [--workers 1 2] [--client wrk|httpx]
 
 Set-up (fresh database): one MVNO with numbers on segment 165 (CMCC), verified subscribers bulk-inserted
 in SQL (each takes five lines, the card cap), a partner key. Every activation takes a distinct number,
 subscriber slot, ICCID and IMSI, and sends an Idempotency-Key, so the service does all of it: the key's
-lock and lookup, then one statement with every gate, the subscriber's counter, the number's claim, the
-line, the audit entry, the event and the key's record, then COMMIT.
+lock and lookup, every gate, the subscriber's counters, the number's claim, the line, the audit entry,
+the event and the key's record.
 
-HTTP: ``concurrency`` requests in flight from an async client in this process (the server is its own
-process, with ``--workers`` uvicorn workers; each count is measured in turn) for ``--seconds``.
+HTTP: wrk (a separate C process, ``apt-get install wrk``; without it an httpx async client in this
+process, which costs several times more CPU per request on the shared cores) keeps ``concurrency``
+requests in flight for ``--seconds`` against the server (its own process): through the lean lane with
+each ``--workers`` count in turn, then through the full stack (``MVNO_LEAN_LANE=false``) with one worker.
 
 Raw SQL limit: pgbench, ``concurrency`` clients on 2 threads, for ``--seconds``, each transaction the
 service's own activation statement (composed from the same pieces, the per-request values read from a
 prepared work table by ``nextval``), in autocommit: one round trip. The audit row's content hash is a
-constant there (the service computes it in Python), which only flatters the limit.
+constant there (the service computes it in Python), and the Idempotency-Key's lock and lookup (a CTE of
+the lane's statement) are left out, which only flatters the limit.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -364,13 +368,36 @@ def pgbench_run(conninfo: str, script: str, seconds: float, concurrency: int) ->
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def measure_http(
+    args: argparse.Namespace, url: str, partner: dict[str, str], chunk: list[dict[str, Any]], workers: int
+) -> tuple[float, float, float, dict[str, int]]:
+    """One measured run against the server at ``url``: (activations/s, p50 ms, p99 ms, failures)."""
+    if args.client == "wrk":
+        with httpx.Client(base_url=url, headers=partner, trust_env=False) as warm:
+            for _ in range(workers * 8):  # each worker caches the key before the clock starts
+                warm.get("/v1/segments")
+        figures = wrk_run(url, partner["Authorization"], chunk, args.seconds, args.concurrency)
+        failures = {"non_201": figures["failed"]} if figures["failed"] else {}
+        rate = (figures["requests"] - figures["failed"]) / figures["seconds"]
+        return rate, figures["p50_ms"], figures["p99_ms"], failures
+    count, elapsed, latencies, failures = asyncio.run(
+        http_run(url, partner, chunk, args.seconds, args.concurrency)
+    )
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+    return (count - sum(failures.values())) / elapsed, Latency.of(latencies).median_ms, p99, failures
+
+
 def main() -> None:
     args = parse_args()
     section("Set-up")
     database = db.prepare_database()
     print(f"  database: {db.DATABASE_NAME} on {database.where} (fresh, migrated)")
     per_run = int(4_000 * args.seconds)  # more than the fastest run can take
-    runs = len(args.workers) + 1
+    # Each worker count through the lean lane, then the full stack (lane off) with one worker: the
+    # lane's gain is measured, not assumed.
+    plan = [(workers, True) for workers in args.workers] + [(1, False)]
+    runs = len(plan) + 1
     total = per_run * runs
     results: dict[str, Any] = {}
     with db.connect(database.url) as conn:
@@ -397,7 +424,7 @@ def main() -> None:
 
         section(f"Activations: {args.seconds:.0f} s each, concurrency {args.concurrency}")
         # The raw limit runs on the last slice of the work table (the sequence starts there).
-        raw_start = per_run * len(args.workers)
+        raw_start = per_run * len(plan)
         conn.execute("SELECT setval('bench_seq', %s, false)", (raw_start,))
         rules = profiles.ProfileRules(
             *conn.execute(  # type: ignore[misc]
@@ -413,34 +440,25 @@ def main() -> None:
             f"{made[0] if made else 0:,} lines)"
         )
         results["raw"] = raw
-        for n, workers in enumerate(args.workers):
-            with running_server(database.url, workers=workers) as url:
-                chunk = items[n * per_run : (n + 1) * per_run]
-                if args.client == "wrk":
-                    with httpx.Client(base_url=url, headers=partner, trust_env=False) as warm:
-                        for _ in range(workers * 8):  # each worker caches the key before the clock starts
-                            warm.get("/v1/segments")
-                    figures = wrk_run(url, partner["Authorization"], chunk, args.seconds, args.concurrency)
-                    failures = {"non_201": figures["failed"]} if figures["failed"] else {}
-                    rate = (figures["requests"] - figures["failed"]) / figures["seconds"]
-                    p50, p99 = figures["p50_ms"], figures["p99_ms"]
-                else:
-                    count, elapsed, latencies, failures = asyncio.run(
-                        http_run(url, partner, chunk, args.seconds, args.concurrency)
-                    )
-                    rate = (count - sum(failures.values())) / elapsed
-                    ordered = sorted(latencies)
-                    p50 = Latency.of(latencies).median_ms
-                    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
-            results[f"http_{workers}"] = {
+        for n, (workers, lane) in enumerate(plan):
+            label = f"{'lean lane' if lane else 'full stack'}, {workers} worker(s)"
+            os.environ["MVNO_LEAN_LANE"] = "true" if lane else "false"  # read by the server's Settings
+            try:
+                with running_server(database.url, workers=workers) as url:
+                    chunk = items[n * per_run : (n + 1) * per_run]
+                    rate, p50, p99, failures = measure_http(args, url, partner, chunk, workers)
+            finally:
+                os.environ.pop("MVNO_LEAN_LANE", None)
+            results[f"http_{workers}" + ("" if lane else "_full_stack")] = {
                 "workers": workers,
+                "path": "lean lane" if lane else "full stack",
                 "per_second": round(rate),
                 "p50_ms": round(p50, 2),
                 "p99_ms": round(p99, 2),
                 "failures": failures,
             }
             print(
-                f"  HTTP ({args.client}), {workers} worker(s): {rate:8.0f}/s  p50 {p50:6.2f} ms  "
+                f"  HTTP ({args.client}), {label}: {rate:8.0f}/s  p50 {p50:6.2f} ms  "
                 f"p99 {p99:6.2f} ms  failures {failures or 0}"
             )
 
@@ -450,10 +468,8 @@ def main() -> None:
         if key == "raw":
             continue
         ratio = value["per_second"] / raw["per_second"]
-        print(
-            f"  activations/s, {value['workers']} worker(s){'':<14} {value['per_second']:9.0f} "
-            f"{raw['per_second']:9.0f} {ratio:7.0%} {GOAL:6.0%}"
-        )
+        name = f"activations/s, {value['path']}, {value['workers']}w"
+        print(f"  {name:<34} {value['per_second']:9.0f} {raw['per_second']:9.0f} {ratio:7.0%} {GOAL:6.0%}")
     print(json.dumps({"activations": results}, ensure_ascii=False))
 
 

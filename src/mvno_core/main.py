@@ -18,7 +18,7 @@ from mvno_core import __version__
 from mvno_core.audit.checkpoints import AuditKeyring
 from mvno_core.audit.router import router as audit_router
 from mvno_core.auth.router import router as api_keys_router
-from mvno_core.auth.service import authenticate, cached_principal, principals
+from mvno_core.auth.service import authenticate, authenticate_in_lane, principals
 from mvno_core.blocks.router import router as blocks_router
 from mvno_core.cancellations.router import router as cancellations_router
 from mvno_core.console.router import router as console_router
@@ -192,7 +192,7 @@ def create_app(
         settings=settings,
         clock=clock,
         pool=lean_pool,
-        principal_of=cached_principal,
+        authenticate=authenticate_in_lane,
         rate_check=app.state.rate_limiter.check,
         events_committed=db.on_events_committed,
     )

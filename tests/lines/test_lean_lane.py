@@ -13,6 +13,7 @@ import pytest
 from mvno_core.kernel.config import Settings
 from mvno_core.kernel.db import Database
 from mvno_core.kernel.lean import LANE_APPLICATION_NAME
+from tests import factories
 from tests.factories import assert_problem
 from tests.lines.conftest import Scene
 from tests.reservations.test_round_trips import counting
@@ -161,3 +162,17 @@ async def test_a_connection_the_server_ended_is_replaced_before_the_request_runs
         after = await scene.activate(client, scene.number(8))
     assert after.status_code == 201, after.text
     assert len(seen.statements) == 1  # served by the lane, on a fresh connection, first time
+
+
+async def test_a_key_not_in_the_cache_is_looked_up_by_the_lane_itself(
+    client: httpx.AsyncClient, scene: Scene, db: Database, app: Any
+) -> None:
+    await _warm(client, scene)
+    fresh = factories.bearer(await factories.create_key(db, role="partner", mvno_id=scene.mvno_id))
+    with counting(db, app.state.lean_pool) as seen:
+        response = await scene.activate(client, scene.number(9), headers=fresh)
+    assert response.status_code == 201, response.text
+    # The key's lookup and the activation, both on the lane's connection; nothing through the engine.
+    assert len(seen.statements) == 2, seen.statements
+    assert "FROM api_keys" in seen.statements[0]
+    assert "INSERT INTO lines" in seen.statements[1]

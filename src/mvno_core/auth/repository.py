@@ -9,15 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.auth.models import ApiKey
 
+# The live key with this secret hash (revoked keys do not authenticate).
+PRINCIPAL_SQL = "SELECT id, role, mvno_id FROM api_keys WHERE secret_hash = :h AND revoked_at IS NULL"
+
 
 async def principal_row(session: AsyncSession, secret_hash: str) -> RowMapping | None:
-    """The live key with this secret hash (revoked keys do not authenticate)."""
-    row = (
-        await session.execute(
-            text("SELECT id, role, mvno_id FROM api_keys WHERE secret_hash = :h AND revoked_at IS NULL"),
-            {"h": secret_hash},
-        )
-    ).first()
+    row = (await session.execute(text(PRINCIPAL_SQL), {"h": secret_hash})).first()
     return row._mapping if row else None
 
 

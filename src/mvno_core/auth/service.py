@@ -13,6 +13,7 @@ from mvno_core.auth.models import ApiKey
 from mvno_core.auth.schemas import ApiKeyCreated, ApiKeyRead, to_read
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
+from mvno_core.kernel.lean import LeanLookup
 from mvno_core.kernel.principal import Principal, Role
 from mvno_core.kernel.problems import NotFound, Unauthorized, ValidationFailed
 
@@ -56,12 +57,22 @@ class PrincipalCache:
 principals = PrincipalCache(ttl=1.0)
 
 
-def cached_principal(authorization: str | None) -> Principal | None:
-    """The principal of a bearer key authenticated in the last ``ttl`` seconds (no lookup), else None."""
+async def authenticate_in_lane(authorization: str | None, lookup: LeanLookup) -> Principal | None:
+    """``authenticate`` for the kernel's lean lane: the cache, else one lookup over the lane's
+    connection; None for anything else (the full stack then answers, 401 included)."""
     scheme, _, secret = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    return principals.get(hash_secret(secret.strip()))
+    secret_hash = hash_secret(secret.strip())
+    cached = principals.get(secret_hash)
+    if cached is not None:
+        return cached
+    row = await lookup(repository.PRINCIPAL_SQL, {"h": secret_hash})
+    if row is None:
+        return None
+    principal = Principal(key_id=row["id"], role=Role(row["role"]), mvno_id=row["mvno_id"])
+    principals.put(secret_hash, principal)
+    return principal
 
 
 async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:

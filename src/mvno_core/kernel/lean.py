@@ -42,7 +42,7 @@ from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.principal import Principal, Role
 from mvno_core.kernel.problems import PROBLEM_JSON, DomainError, ServiceUnavailable, render
 from mvno_core.kernel.replies import Reply
-from mvno_core.kernel.statements import Piece, compose_for_driver
+from mvno_core.kernel.statements import Piece, compose_for_driver, driver_text
 
 log = logging.getLogger("mvno_core.lean")
 
@@ -116,6 +116,10 @@ def _claim_check(claim: idempotency.IdempotencyClaim) -> Piece:
 
 
 LeanHandler = Callable[[LeanCall], Awaitable[Reply]]
+# A statement (``:name`` binds) and its parameters → its first row, over the lane's connection.
+LeanLookup = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
+# ``Authorization`` header → the principal (from the cache, else one lookup), or None: not for the lane.
+LeanAuthenticate = Callable[[str | None, LeanLookup], Awaitable[Principal | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +231,7 @@ class LeanLane:
         settings: Settings,
         clock: Clock,
         pool: LeanPool,
-        principal_of: Callable[[str | None], Principal | None],
+        authenticate: LeanAuthenticate,
         rate_check: Callable[[str | None], None],
         events_committed: Sequence[Callable[[], None]],
     ) -> None:
@@ -237,7 +241,7 @@ class LeanLane:
         self.settings = settings
         self.clock = clock
         self.pool = pool
-        self.principal_of = principal_of
+        self.authenticate = authenticate
         self.rate_check = rate_check
         self.events_committed = events_committed
 
@@ -281,16 +285,59 @@ class LeanLane:
             self.rate_check(authorization)
         except Exception:  # the full stack checks again and answers 429
             return None
-        principal = self.principal_of(authorization)
-        if principal is None or principal.role not in route.roles:
+        await self.pool.ensure_open()
+        ctx: RequestContext | None = None
+        try:
+            async with self.pool.connection() as connection:
+
+                async def lookup(sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+                    return await self.pool.fetch_one(connection, driver_text(sql), params)
+
+                try:
+                    principal = await self.authenticate(authorization, lookup)
+                except psycopg.Error as exc:
+                    raise Decline("the key's lookup failed") from exc
+                if principal is None or principal.role not in route.roles:
+                    raise Decline("not a key the lane serves")
+                ctx = self._context(scope, route, principal, authorization, headers, body)
+                reply = await route.handler(LeanCall(ctx, body, connection, self.pool))
+                if not self.events_committed:
+                    # No sequencer in this process: wake the one elsewhere (as Database.transaction
+                    # does for the full stack), now that the events are committed.
+                    await self.pool.fetch_one(connection, "NOTIFY mvno_events", None)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout, OSError) as exc:
+            # The connection failed while the statement ran: whether it took effect is unknown, so the
+            # request is not run again here. Like the full stack: 503, and the client retries (with its
+            # key, which then replays the effect if there was one).
+            request_id = scope.get("state", {}).get("request_id")
+            log.warning("lean lane lost its connection: %r", exc, extra={"request_id": request_id})
+            lost = ServiceUnavailable("The database connection was lost; retry the request.")
+            return _problem_reply(scope, lost)
+        except (Decline, psycopg.Error) as exc:
+            # The statement failed (or never ran), so nothing of it remains: the full stack runs the
+            # request afresh.
+            log.debug("lean lane handed over: %r", exc)
             return None
+        for wake in self.events_committed:
+            wake()
+        return reply
+
+    def _context(
+        self,
+        scope: Scope,
+        route: LeanRoute,
+        principal: Principal,
+        authorization: str | None,
+        headers: dict[bytes, bytes],
+        body: bytes,
+    ) -> RequestContext:
         claim = None
         raw_key = headers.get(b"idempotency-key")
         if raw_key is not None:
             try:
                 key = idempotency.validate_key(raw_key.decode("latin-1"))
-            except Exception:
-                return None
+            except DomainError as exc:
+                raise Decline("the Idempotency-Key is not valid") from exc
             secret = (authorization or "").partition(" ")[2].strip()
             claim = idempotency.IdempotencyClaim(
                 api_key_id=principal.key_id,
@@ -308,27 +355,7 @@ class LeanLane:
             path=route.path,
         )
         scope.setdefault("state", {})["ctx"] = ctx  # the access log names the key
-        await self.pool.ensure_open()
-        try:
-            async with self.pool.connection() as connection:
-                reply = await route.handler(LeanCall(ctx, body, connection, self.pool))
-                if not self.events_committed:
-                    # No sequencer in this process: wake the one elsewhere (as Database.transaction
-                    # does for the full stack), now that the events are committed.
-                    await self.pool.fetch_one(connection, "NOTIFY mvno_events", None)
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout, OSError) as exc:
-            # The connection failed: whether the statement took effect is unknown, so the request is
-            # not run again here. Like the full stack: 503, and the client retries (with its key).
-            log.warning("lean lane lost its connection: %r", exc, extra={"request_id": ctx.request_id})
-            lost = ServiceUnavailable("The database connection was lost; retry the request.")
-            return _problem_reply(scope, lost)
-        except (Decline, psycopg.Error) as exc:
-            # The statement failed, so nothing of it remains: the full stack runs the request afresh.
-            log.debug("lean lane handed over: %r", exc)
-            return None
-        for wake in self.events_committed:
-            wake()
-        return reply
+        return ctx
 
 
 class _ClientGone(Exception):

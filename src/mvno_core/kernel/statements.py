@@ -62,6 +62,11 @@ def compose_for_driver(pieces: list[Piece], final: str) -> tuple[str, dict[str, 
     return _driver_sql(statement.text), params
 
 
+def driver_text(sql: str) -> str:
+    """One statement with ``:name`` binds, as a plain psycopg connection takes it."""
+    return _driver_sql(sql)
+
+
 @lru_cache(maxsize=512)
 def _driver_sql(sql: str) -> str:
     return str(_clause(sql).compile(dialect=_PSYCOPG_DIALECT))

@@ -282,9 +282,12 @@ async def _follow(db: Database, settings: Settings) -> None:
 @keys_app.command("create")
 @_one_line_errors
 def keys_create(
-    role: Annotated[Role, typer.Option(help="operator | partner | regulator")],
+    role: Annotated[Role, typer.Option(help="operator | partner | regulator | recycling_platform")],
     mvno: Annotated[str | None, typer.Option(help="MVNO id or code (partner keys only)")] = None,
     name: Annotated[str, typer.Option(help="A label for humans")] = "cli",
+    platform: Annotated[
+        str | None, typer.Option(help="Recycling platform id (recycling_platform keys only)")
+    ] = None,
 ) -> None:
     """Create a key and print its secret once."""
     settings = get_settings()
@@ -295,7 +298,9 @@ def keys_create(
             async with db.transaction() as session:
                 ctx = _cli_context(session, settings)
                 mvno_id = await key_service.mvno_id_of(ctx, mvno)
-                created = await key_service.create_key(ctx, role=role, mvno_id=mvno_id, name=name)
+                created = await key_service.create_key(
+                    ctx, role=role, mvno_id=mvno_id, name=name, recycling_platform_id=platform
+                )
                 return created.id, created.key
         finally:
             await db.dispose()

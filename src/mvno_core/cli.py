@@ -265,6 +265,13 @@ def sweep_command(
         f"numbers released from quarantine: {report.numbers_released}, "
         f"takeover batches: {report.takeover_batches}"
     )
+    reissued = report.reissue
+    typer.echo(
+        f"reissue batches formed: {reissued.batches_formed} ({reissued.numbers_batched} numbers), "
+        f"platform deliveries acknowledged: {reissued.deliveries_acknowledged}, "
+        f"failed: {reissued.deliveries_failed}, batches released: {reissued.batches_released} "
+        f"({reissued.numbers_released} numbers)"
+    )
 
 
 async def _follow(db: Database, settings: Settings) -> None:

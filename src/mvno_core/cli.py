@@ -265,6 +265,13 @@ def sweep_command(
         f"numbers released from quarantine: {report.numbers_released}, "
         f"takeover batches: {report.takeover_batches}"
     )
+    reissued = report.reissue
+    typer.echo(
+        f"reissue batches formed: {reissued.batches_formed} ({reissued.numbers_batched} numbers), "
+        f"platform deliveries acknowledged: {reissued.deliveries_acknowledged}, "
+        f"failed: {reissued.deliveries_failed}, batches released: {reissued.batches_released} "
+        f"({reissued.numbers_released} numbers)"
+    )
 
 
 async def _follow(db: Database, settings: Settings) -> None:
@@ -282,9 +289,12 @@ async def _follow(db: Database, settings: Settings) -> None:
 @keys_app.command("create")
 @_one_line_errors
 def keys_create(
-    role: Annotated[Role, typer.Option(help="operator | partner | regulator")],
+    role: Annotated[Role, typer.Option(help="operator | partner | regulator | recycling_platform")],
     mvno: Annotated[str | None, typer.Option(help="MVNO id or code (partner keys only)")] = None,
     name: Annotated[str, typer.Option(help="A label for humans")] = "cli",
+    platform: Annotated[
+        str | None, typer.Option(help="Recycling platform id (recycling_platform keys only)")
+    ] = None,
 ) -> None:
     """Create a key and print its secret once."""
     settings = get_settings()
@@ -295,7 +305,9 @@ def keys_create(
             async with db.transaction() as session:
                 ctx = _cli_context(session, settings)
                 mvno_id = await key_service.mvno_id_of(ctx, mvno)
-                created = await key_service.create_key(ctx, role=role, mvno_id=mvno_id, name=name)
+                created = await key_service.create_key(
+                    ctx, role=role, mvno_id=mvno_id, name=name, recycling_platform_id=platform
+                )
                 return created.id, created.key
         finally:
             await db.dispose()
@@ -356,9 +368,10 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")])
 @pii_app.command("rotate-key")
 @_one_line_errors
 def pii_rotate_key(
-    batch: Annotated[int, typer.Option(min=1, max=100_000, help="subscribers per committed batch")] = 1000,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="rows per committed batch")] = 1000,
 ) -> None:
-    """Re-encrypt every subscriber under the active key, batch by batch, while the service runs.
+    """Re-encrypt every subscriber and every enterprise end user under the active key, batch by batch,
+    while the service runs.
 
     Make a new key active first (add it to MVNO_PII_KEYS or the key file, set "active"); old keys can be
     retired once this reports 0 left. Safe to stop and run again: it resumes where it stopped."""
@@ -367,13 +380,17 @@ def pii_rotate_key(
     ring = pii.keyring(settings)
 
     async def run() -> int:
-        total = 0
+        subscribers = end_users = 0
         try:
             while True:
                 async with db.transaction() as session:
                     done = await rotation.rotate_batch(_cli_context(session, settings), ring, batch=batch)
-                total += done.rekeyed
-                typer.echo(f"re-encrypted {total} under key {ring.active_key_id}; {done.remaining} left")
+                subscribers += done.subscribers
+                end_users += done.end_users
+                typer.echo(
+                    f"re-encrypted {subscribers + end_users} under key {ring.active_key_id} "
+                    f"({subscribers} subscribers, {end_users} end users); {done.remaining} left"
+                )
                 if done.rekeyed == 0:
                     return done.remaining
         finally:
@@ -381,7 +398,7 @@ def pii_rotate_key(
 
     left = _run(run())
     if left:
-        _fail(f"{left} subscribers are locked by running work; run the command again.")
+        _fail(f"{left} rows (subscribers, end users) are locked by running work; run the command again.")
 
 
 if __name__ == "__main__":

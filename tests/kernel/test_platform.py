@@ -128,6 +128,9 @@ def test_cli_sweep(database_url: str) -> None:
     swept = _cli(database_url, "sweep")
     assert swept.returncode == 0, swept.stderr
     assert "audit entries linked" in swept.stdout
+    # The reissue figures (recycled numbers waiting for the platforms' unbinding) are printed too.
+    assert "reissue batches formed: " in swept.stdout
+    assert "batches released: " in swept.stdout
 
 
 def test_migrations_down_and_up_without_drift(conninfo: str) -> None:

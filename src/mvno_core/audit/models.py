@@ -28,7 +28,7 @@ class AuditEntry(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor_key_id: Mapped[str] = mapped_column(String(40))
-    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_role: Mapped[str] = mapped_column(String(32))
     actor_mvno_id: Mapped[str | None] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(64))
     subject_kind: Mapped[str] = mapped_column(String(32))

@@ -20,7 +20,13 @@ router = APIRouter(
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key (operator)")
 async def create_api_key(body: ApiKeyCreate, ctx: Ctx, response: Response) -> ApiKeyCreated:
     ctx.principal.ensure_operator()
-    created = await service.create_key(ctx, role=body.role, mvno_id=body.mvno_id, name=body.name)
+    created = await service.create_key(
+        ctx,
+        role=body.role,
+        mvno_id=body.mvno_id,
+        name=body.name,
+        recycling_platform_id=body.recycling_platform_id,
+    )
     response.headers["Location"] = f"/v1/api-keys/{created.id}"
     return created
 

@@ -16,6 +16,8 @@ class ApiKeyCreate(BaseModel):
 
     role: Role
     mvno_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+    # For role ``recycling_platform`` only: the (active) platform the key speaks for.
+    recycling_platform_id: Annotated[str, StringConstraints(max_length=40)] | None = None
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = "unnamed"
 
 
@@ -24,6 +26,7 @@ class ApiKeyRead(BaseModel):
     hint: str
     role: Role
     mvno_id: str | None
+    recycling_platform_id: str | None = None
     name: str
     created_at: datetime
     revoked_at: datetime | None
@@ -39,6 +42,7 @@ def to_read(key: ApiKey) -> ApiKeyRead:
         hint=key.hint,
         role=Role(key.role),
         mvno_id=key.mvno_id,
+        recycling_platform_id=key.recycling_platform_id,
         name=key.name,
         created_at=key.created_at,
         revoked_at=key.revoked_at,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mvno_core.audit.journal import Subject, record
+from mvno_core.audit.journal import Subject, record, record_many
 from mvno_core.auth import repository
 from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
 from mvno_core.auth.models import ApiKey
@@ -70,9 +72,18 @@ async def authenticate_in_lane(authorization: str | None, lookup: LeanLookup) ->
     row = await lookup(repository.PRINCIPAL_SQL, {"h": secret_hash})
     if row is None:
         return None
-    principal = Principal(key_id=row["id"], role=Role(row["role"]), mvno_id=row["mvno_id"])
+    principal = _principal_of(row)
     principals.put(secret_hash, principal)
     return principal
+
+
+def _principal_of(row: Mapping[str, Any]) -> Principal:
+    return Principal(
+        key_id=row["id"],
+        role=Role(row["role"]),
+        mvno_id=row["mvno_id"],
+        recycling_platform_id=row["recycling_platform_id"],
+    )
 
 
 async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
@@ -89,7 +100,7 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     row = await repository.principal_row(session, secret_hash)
     if row is None:
         raise Unauthorized("The API key is unknown or revoked.")
-    principal = Principal(key_id=row["id"], role=Role(row["role"]), mvno_id=row["mvno_id"])
+    principal = _principal_of(row)
     principals.put(secret_hash, principal)
     return principal
 
@@ -100,17 +111,47 @@ async def principal_by_id(session: AsyncSession, key_id: str) -> Principal | Non
     key = await repository.get(session, key_id)
     if key is None or key.revoked_at is not None:
         return None
-    return Principal(key_id=key.id, role=Role(key.role), mvno_id=key.mvno_id)
+    return Principal(
+        key_id=key.id,
+        role=Role(key.role),
+        mvno_id=key.mvno_id,
+        recycling_platform_id=key.recycling_platform_id,
+    )
 
 
-async def create_key(ctx: RequestContext, *, role: Role, mvno_id: str | None, name: str) -> ApiKeyCreated:
-    """Create a key; the secret is in this answer only (stored hashed, never replayed)."""
+async def create_key(
+    ctx: RequestContext,
+    *,
+    role: Role,
+    mvno_id: str | None,
+    name: str,
+    recycling_platform_id: str | None = None,
+) -> ApiKeyCreated:
+    """Create a key; the secret is in this answer only (stored hashed, never replayed). A partner key
+    names its MVNO; a recycling platform's key names its platform, which must be active."""
     if role is Role.PARTNER and mvno_id is None:
         raise ValidationFailed("A partner key needs mvno_id.", loc=("body", "mvno_id"))
     if role is not Role.PARTNER and mvno_id is not None:
         raise ValidationFailed("Only partner keys are bound to an MVNO.", loc=("body", "mvno_id"))
+    platform_loc = ("body", "recycling_platform_id")
+    if role is Role.RECYCLING_PLATFORM and recycling_platform_id is None:
+        raise ValidationFailed("A recycling platform's key needs recycling_platform_id.", loc=platform_loc)
+    if role is not Role.RECYCLING_PLATFORM and recycling_platform_id is not None:
+        raise ValidationFailed(
+            "Only recycling_platform keys are bound to a recycling platform.", loc=platform_loc
+        )
     if mvno_id is not None and not await repository.mvno_exists(ctx.session, mvno_id):
         raise ValidationFailed(f"MVNO {mvno_id} does not exist.", loc=("body", "mvno_id"))
+    if recycling_platform_id is not None:
+        active = await repository.platform_is_active(ctx.session, recycling_platform_id)
+        if active is None:
+            raise ValidationFailed(
+                f"Recycling platform {recycling_platform_id} does not exist.", loc=platform_loc
+            )
+        if not active:
+            raise ValidationFailed(
+                f"Recycling platform {recycling_platform_id} is inactive.", loc=platform_loc
+            )
     secret = generate_secret()
     key = ApiKey(
         id=new_id("key"),
@@ -118,6 +159,7 @@ async def create_key(ctx: RequestContext, *, role: Role, mvno_id: str | None, na
         hint=hint_of(secret),
         role=role.value,
         mvno_id=mvno_id,
+        recycling_platform_id=recycling_platform_id,
         name=name,
         created_at=ctx.now,
     )
@@ -127,7 +169,11 @@ async def create_key(ctx: RequestContext, *, role: Role, mvno_id: str | None, na
         action="api_key.created",
         subject=Subject("api_key", key.id),
         mvno_id=mvno_id,
-        data={"role": role.value, "name": name},
+        data={
+            "role": role.value,
+            "name": name,
+            **({"recycling_platform_id": recycling_platform_id} if recycling_platform_id else {}),
+        },
         event_type="api_key.created",
     )
     return ApiKeyCreated(**to_read(key).model_dump(), key=secret)
@@ -164,6 +210,28 @@ async def revoke_key(ctx: RequestContext, key_id: str) -> ApiKeyRead:
             event_type="api_key.revoked",
         )
     return to_read(key)
+
+
+async def revoke_platform_keys(ctx: RequestContext, platform_id: str) -> int:
+    """Revoke every live key of a recycling platform (its deactivation): each journalled as a revocation
+    is, each forgotten by this process's cache at once (others within ``auth_cache_seconds``)."""
+    rows = await repository.revoke_platform_keys(ctx.session, platform_id, ctx.now)
+    for row in rows:
+        principals.forget(row["id"])
+    await record_many(
+        ctx,
+        [
+            (
+                "api_key.revoked",
+                Subject("api_key", row["id"]),
+                None,
+                {"role": Role.RECYCLING_PLATFORM.value, "recycling_platform_id": platform_id},
+            )
+            for row in rows
+        ],
+        event_type="api_key.revoked",
+    )
+    return len(rows)
 
 
 async def mvno_id_of(ctx: RequestContext, id_or_code: str | None) -> str | None:

@@ -29,6 +29,7 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "role_regulator": "监管方",
         "role_partner": "合作方",
         "partner_refused": "合作方（转售企业）密钥不能登录控制台。",
+        "platform_refused": "号码回收平台的密钥只能调用号码回收查询接口，不能登录控制台。",
         "key_refused": "API 密钥无效或已吊销。",
         "session_ended": "会话已结束，请重新登录。",
         "csrf_refused": "表单已失效（缺少或错误的 CSRF 令牌），请刷新页面后重试。",
@@ -126,6 +127,8 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "role_regulator": "regulator",
         "role_partner": "partner",
         "partner_refused": "Partner (MVNO) keys cannot sign in to the console.",
+        "platform_refused": "A recycling platform's key may only call the number-recycling check; it "
+        "cannot sign in to the console.",
         "key_refused": "The API key is unknown or revoked.",
         "session_ended": "Your session has ended; please sign in again.",
         "csrf_refused": "This form has expired (missing or wrong CSRF token); reload the page and retry.",

@@ -91,12 +91,14 @@ async def login(request: Request) -> Response:
     try:
         async with request.app.state.db.transaction() as db_session:
             principal = await request.app.state.authenticate(db_session, f"Bearer {secret}")
-            if principal.role is not Role.PARTNER:
+            if principal.role in web.CONSOLE_ROLES:
                 await _journal(new_context(request, db_session, principal), "console.signed_in")
     except Unauthorized:
         return _login_page(request, status=401, error=t["key_refused"])
     if principal.role is Role.PARTNER:
         return _login_page(request, status=403, error=t["partner_refused"])
+    if principal.role not in web.CONSOLE_ROLES:
+        return _login_page(request, status=403, error=t["platform_refused"])
     now = web._now(request)
     response = RedirectResponse("/console/numbers", status_code=303)
     sessions.write_session(

@@ -145,13 +145,18 @@ def validation_detail(exc: ValidationError) -> str:
     )
 
 
+# Who may sign in: the operator and the regulator. Partners use the API; a recycling platform's key is
+# for the number-recycling check only.
+CONSOLE_ROLES = frozenset({Role.OPERATOR, Role.REGULATOR})
+
+
 @asynccontextmanager
 async def console_context(request: Request, session: ConsoleSession) -> AsyncIterator[RequestContext]:
     """One transaction, the signed-in key's principal (re-read: a revoked key ends the session), the
     regulator's read-only rule; committed when the block ends, before any response is built."""
     async with request.app.state.db.transaction() as db_session:
         principal = await auth_service.principal_by_id(db_session, session.key_id)
-        if principal is None or principal.role is Role.PARTNER or principal.role.value != session.role:
+        if principal is None or principal.role not in CONSOLE_ROLES or principal.role.value != session.role:
             raise SessionEnded
         ensure_may_write(principal, request.method, request.url.path)
         try:

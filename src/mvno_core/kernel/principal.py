@@ -12,6 +12,9 @@ class Role(StrEnum):
     OPERATOR = "operator"
     PARTNER = "partner"
     REGULATOR = "regulator"
+    # An app platform that unbinds accounts from recycled numbers (WeChat, a bank…): its key may call the
+    # CAMARA number-recycling check and nothing else (``routing.ensure_role_may_call``).
+    RECYCLING_PLATFORM = "recycling_platform"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,8 @@ class Principal:
     key_id: str
     role: Role
     mvno_id: str | None
+    # The recycling platform a ``recycling_platform`` key speaks for; None for every other role.
+    recycling_platform_id: str | None = None
 
     @property
     def is_partner(self) -> bool:

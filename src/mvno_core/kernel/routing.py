@@ -1,9 +1,9 @@
 """The request boundary: one transaction per request, committed before the response leaves.
 
 ``ApiRoute`` wraps every ``/v1`` route: it reads the body (64 KiB cap), opens the session and transaction,
-authenticates, enforces the regulator's read-only rule, handles ``Idempotency-Key``, runs the endpoint and
-commits. If the endpoint raises, the transaction rolls back and the error handlers render problem+json, so
-a failed commit can never follow a 2xx.
+authenticates, enforces the regulator's read-only rule and a recycling platform's single route, handles
+``Idempotency-Key``, runs the endpoint and commits. If the endpoint raises, the transaction rolls back and
+the error handlers render problem+json, so a failed commit can never follow a 2xx.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ SECRET_RESPONSE_FIELDS: dict[str, tuple[str, ...]] = {
     "/v1/recycling-platforms": ("secret",),
 }
 REDACTED = "<shown once; not stored>"
+# The only routes a recycling platform's key may call (every other route, read or write, is 403): the
+# platforms serve every network's users, so the check answers for any number, and nothing else here is
+# theirs to see.
+RECYCLING_PLATFORM_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/number-recycling/check")})
 
 
 def _storable_body(route_path: str, body: bytes) -> bytes:
@@ -111,6 +115,12 @@ def ensure_may_write(principal: Principal, method: str, route_path: str) -> None
         raise Forbidden("The regulator role is read-only.")
 
 
+def ensure_role_may_call(principal: Principal, method: str, route_path: str) -> None:
+    """A recycling platform's key calls its own routes only, before any body or query is looked at."""
+    if principal.role is Role.RECYCLING_PLATFORM and (method, route_path) not in RECYCLING_PLATFORM_ROUTES:
+        raise Forbidden("A recycling platform's key may only call POST /v1/number-recycling/check.")
+
+
 def new_context(
     request: Request,
     session: AsyncSession,
@@ -153,6 +163,7 @@ class ApiRoute(APIRoute):
             async with state.db.transaction() as session:
                 principal = await state.authenticate(session, request.headers.get("authorization"))
                 ensure_may_write(principal, request.method, route_path)
+                ensure_role_may_call(principal, request.method, route_path)
                 claim: idempotency.IdempotencyClaim | None = None
                 raw_key = request.headers.get("idempotency-key")
                 if request.method == "POST" and raw_key is not None:

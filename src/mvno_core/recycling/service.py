@@ -10,6 +10,7 @@ from sqlalchemy import Row
 
 from mvno_core.audit import journal
 from mvno_core.audit.journal import Subject
+from mvno_core.auth import service as key_service
 from mvno_core.kernel.clock import CHINA_TIME
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.ids import new_id
@@ -86,8 +87,8 @@ async def list_platforms(
 
 async def deactivate_platform(ctx: RequestContext, platform_id: str) -> None:
     """Deactivate (the row stays: batches name it). Its pending deliveries are abandoned, so they hold
-    no batch back. An already inactive platform: nothing changes, nothing is journaled. Audit + event
-    ``recycling_platform.deactivated``."""
+    no batch back, and its API keys are revoked (each an ``api_key.revoked`` entry). An already inactive
+    platform: nothing changes, nothing is journaled. Audit + event ``recycling_platform.deactivated``."""
     ctx.principal.ensure_operator()
     row = await repository.get_platform(ctx.session, platform_id, lock=True)
     if row is None:
@@ -95,12 +96,14 @@ async def deactivate_platform(ctx: RequestContext, platform_id: str) -> None:
     if row.status != "active":
         return
     abandoned = await repository.deactivate_platform(ctx.session, platform_id, ctx.now)
+    # Its keys die with it: a platform no longer served may no longer call the check either.
+    revoked = await key_service.revoke_platform_keys(ctx, platform_id)
     await journal.record(
         ctx,
         action="recycling_platform.deactivated",
         subject=Subject("recycling_platform", platform_id),
         mvno_id=None,
-        data={"name": row.name, "deliveries_abandoned": abandoned},
+        data={"name": row.name, "deliveries_abandoned": abandoned, "keys_revoked": revoked},
         event_type="recycling_platform.deactivated",
     )
 

@@ -6,7 +6,7 @@ Look-ups by ID go through ``id_blind_index`` (an HMAC, see ``pii.py``), never th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -181,10 +181,20 @@ _KEY_ID_OF_ID = (
 _OTHER_KEYS = f"({_KEY_ID_OF_NAME} <> :active OR {_KEY_ID_OF_ID} <> :active)"
 
 
-async def sealed_with_other_keys(session: AsyncSession, active_key_id: str, batch: int) -> list[RowMapping]:
+# Tables sealed with the PII key ring (same column names, same ciphertext format): subscribers, and the
+# end users enterprises register on their lines. A fixed set, so the name can go into the SQL.
+SealedTable = Literal["subscribers", "line_end_users"]
+SEALED_TABLES: tuple[SealedTable, ...] = ("subscribers", "line_end_users")
+
+
+async def sealed_with_other_keys(
+    session: AsyncSession, active_key_id: str, batch: int, *, table: SealedTable = "subscribers"
+) -> list[RowMapping]:
+    """Up to ``batch`` rows of ``table`` sealed with another key, locked (``SKIP LOCKED``). Purged rows
+    (NULL ciphertexts) compare as NULL and are never picked."""
     rows = await session.execute(
         text(
-            "SELECT id, name_ciphertext, id_number_ciphertext FROM subscribers "
+            f"SELECT id, name_ciphertext, id_number_ciphertext FROM {table} "
             f"WHERE {_OTHER_KEYS} ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
         ),
         {"active": active_key_id, "batch": batch},
@@ -192,17 +202,21 @@ async def sealed_with_other_keys(session: AsyncSession, active_key_id: str, batc
     return [row._mapping for row in rows]
 
 
-async def count_sealed_with_other_keys(session: AsyncSession, active_key_id: str) -> int:
+async def count_sealed_with_other_keys(
+    session: AsyncSession, active_key_id: str, *, table: SealedTable = "subscribers"
+) -> int:
     count = await session.scalar(
-        text(f"SELECT count(*) FROM subscribers WHERE {_OTHER_KEYS}"), {"active": active_key_id}
+        text(f"SELECT count(*) FROM {table} WHERE {_OTHER_KEYS}"), {"active": active_key_id}
     )
     return int(count or 0)
 
 
-async def reseal(session: AsyncSession, updates: list[tuple[str, bytes, bytes]]) -> None:
+async def reseal(
+    session: AsyncSession, updates: list[tuple[str, bytes, bytes]], *, table: SealedTable = "subscribers"
+) -> None:
     await session.execute(
         text(
-            "UPDATE subscribers s SET name_ciphertext = u.name, id_number_ciphertext = u.id_number "
+            f"UPDATE {table} s SET name_ciphertext = u.name, id_number_ciphertext = u.id_number "
             "FROM unnest(CAST(:ids AS text[]), CAST(:names AS bytea[]), CAST(:numbers AS bytea[])) "
             "AS u(id, name, id_number) WHERE s.id = u.id"
         ),
@@ -219,17 +233,28 @@ async def purge_due(
 ) -> list[RowMapping]:
     """Erase the identity of up to ``batch`` subscribers whose service ended before ``served_before``:
     no live line, and their last line ended (or, with none, they were registered) before it. The masked
-    copies stay; so do their lines and history. They become ``unverified`` (no identity, no new line)."""
+    copies stay; so do their lines and history. They become ``unverified`` (no identity, no new line).
+
+    In the same statement, the end users registered on their lines (enterprise cards) lose their name
+    and ID ciphertexts too, masks kept: their service period is the line's, which ended with the
+    subscriber's. Each row returned says how many end users were erased (``end_users_purged``)."""
     rows = await session.execute(
         text(
             "WITH due AS (SELECT s.id FROM subscribers s "
             "WHERE s.live_lines = 0 AND s.purged_at IS NULL AND s.updated_at <= :before "
             "AND NOT EXISTS (SELECT 1 FROM lines l WHERE l.subscriber_id = s.id "
             "AND (l.status <> 'cancelled' OR l.ended_at > :before)) "
-            "ORDER BY s.updated_at LIMIT :batch FOR UPDATE SKIP LOCKED) "
-            "UPDATE subscribers s SET name_ciphertext = NULL, id_number_ciphertext = NULL, "
+            "ORDER BY s.updated_at LIMIT :batch FOR UPDATE SKIP LOCKED), "
+            "purged AS (UPDATE subscribers s SET name_ciphertext = NULL, id_number_ciphertext = NULL, "
             "id_blind_index = NULL, purged_at = :now, real_name_status = 'unverified', verified_at = NULL, "
-            "updated_at = :now FROM due WHERE s.id = due.id RETURNING s.id, s.mvno_id, s.id_type"
+            "updated_at = :now FROM due WHERE s.id = due.id RETURNING s.id, s.mvno_id, s.id_type), "
+            "end_users AS (UPDATE line_end_users e SET name_ciphertext = NULL, id_number_ciphertext = NULL "
+            "FROM lines l JOIN due ON due.id = l.subscriber_id WHERE e.line_id = l.id "
+            "AND (e.name_ciphertext IS NOT NULL OR e.id_number_ciphertext IS NOT NULL) "
+            "RETURNING l.subscriber_id) "
+            "SELECT p.id, p.mvno_id, p.id_type, "
+            "(SELECT count(*) FROM end_users e WHERE e.subscriber_id = p.id) AS end_users_purged "
+            "FROM purged p"
         ),
         {"before": served_before, "now": now, "batch": batch},
     )

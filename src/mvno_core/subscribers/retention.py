@@ -3,7 +3,9 @@ erased (PIPL: the shortest retention). Run by the sweeper in batches.
 
 "Service period" ends when the subscriber's last line ends (or, for someone who never had a line, when
 they registered). Purging erases the name and ID ciphertexts and the blind index; the masked copies, the
-lines and every audit entry stay, so history remains readable without anyone's identity in it.
+lines and every audit entry stay, so history remains readable without anyone's identity in it. The end
+users an enterprise registered on its lines are erased in the same statement (ciphertexts gone, masks
+kept); the subscriber's ``subscriber.purged`` entry says how many (``end_users_purged``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ async def purge_expired(ctx: RequestContext, *, batch: int = 500) -> int:
                 "subscriber.purged",
                 Subject("subscriber", row["id"]),
                 row["mvno_id"],
-                {"id_type": row["id_type"], "retention_days": ctx.settings.pii_retention_days},
+                {
+                    "id_type": row["id_type"],
+                    "retention_days": ctx.settings.pii_retention_days,
+                    "end_users_purged": row["end_users_purged"],
+                },
             )
             for row in rows
         ],

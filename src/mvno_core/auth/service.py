@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.audit.journal import Subject, record, record_many
@@ -77,7 +78,7 @@ async def authenticate_in_lane(authorization: str | None, lookup: LeanLookup) ->
     return principal
 
 
-def _principal_of(row: Mapping[str, Any]) -> Principal:
+def _principal_of(row: Mapping[str, Any] | RowMapping) -> Principal:
     return Principal(
         key_id=row["id"],
         role=Role(row["role"]),

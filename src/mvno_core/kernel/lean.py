@@ -28,8 +28,8 @@ from typing import Any, NoReturn
 
 import psycopg
 import psycopg_pool
-from psycopg.pq import ConnStatus
-from psycopg.rows import dict_row
+from psycopg.pq import ConnStatus, ExecStatus
+from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 from starlette.requests import Request
@@ -45,6 +45,7 @@ from mvno_core.kernel.replies import Reply
 from mvno_core.kernel.statements import Piece, compose_for_driver, driver_text
 
 log = logging.getLogger("mvno_core.lean")
+TUPLES_OK = ExecStatus.TUPLES_OK
 
 
 class Decline(Exception):
@@ -135,6 +136,18 @@ class LeanRoute:
 LANE_APPLICATION_NAME = "mvno-core lean lane"
 
 
+def _named_row(cursor: psycopg.AsyncCursor[Any]) -> RowMaker[dict[str, Any]]:
+    """psycopg's ``dict_row`` without its column descriptions (objects per column, per statement):
+    the names come straight from the result."""
+    result = cursor.pgresult
+    names = [(result.fname(i) or b"").decode() for i in range(result.nfields)] if result else []
+
+    def make(values: Sequence[Any]) -> dict[str, Any]:
+        return dict(zip(names, values, strict=True))
+
+    return make
+
+
 def driver_conninfo(url: str) -> str:
     """The SQLAlchemy URL of ``Database`` as a libpq URL for psycopg."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -153,7 +166,7 @@ class LeanPool:
             kwargs={
                 "autocommit": True,
                 "application_name": LANE_APPLICATION_NAME,
-                "row_factory": dict_row,
+                "row_factory": _named_row,
                 "options": f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_ms}",
             },
             name="lean",
@@ -170,7 +183,8 @@ class LeanPool:
         for listener in self.listeners:
             listener(sql)
         cursor = await connection.execute(sql, params)
-        return await cursor.fetchone() if cursor.description else None
+        result = cursor.pgresult
+        return await cursor.fetchone() if result is not None and result.status == TUPLES_OK else None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:

@@ -37,10 +37,16 @@ check: lint typecheck test
 conformance: $(STAMP)
 	bash .ci/conformance
 
+# The activations bench drives the server with wrk (a Debian package) when it can install it; otherwise
+# with its slower httpx client, and says so in its output.
+WRK_INSTALL = command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1)) || echo "wrk not installed: activations use the httpx client"
+
 bench: $(STAMP)
+	@$(WRK_INSTALL)
 	$(BIN)/python -m bench.all
 
 bench-full: $(STAMP)
+	@$(WRK_INSTALL)
 	$(BIN)/python -m bench.all --full
 
 migrate: $(STAMP)

@@ -137,12 +137,31 @@ class NumberQuery:
                 f"WHERE {outer_where} ORDER BY n.msisdn LIMIT :limit"
             )
         inner_where = " AND ".join([*self._in_block(), *number_clauses])
+        walk = f"SELECT n.* FROM numbers n WHERE {inner_where} ORDER BY n.msisdn LIMIT :limit"
+        if self._filters_msisdn_only():
+            # The pattern is the only filter and it reads nothing but msisdn: find the block's matches in
+            # the primary key alone (an index-only scan) and read only those rows. Filtered on the table,
+            # *520* visited ~30,000 rows for one page of the partner's (~20 matches a block), each on
+            # another heap page once numbers had been taken: 17.8 ms in PostgreSQL at 10M numbers.
+            walk = (
+                f"SELECT n.* FROM (SELECT n.msisdn FROM numbers n WHERE {inner_where} "
+                "ORDER BY n.msisdn LIMIT :limit) m JOIN numbers n ON n.msisdn = m.msisdn"
+            )
         # ORDER BY b.prefix first: the blocks come in that order from an index, so PostgreSQL only sorts
         # within a block and stops at the page's end (msisdn order = prefix, then msisdn).
         return (
-            f"SELECT {COLUMNS} FROM blocks b CROSS JOIN LATERAL ("
-            f"SELECT n.* FROM numbers n WHERE {inner_where} ORDER BY n.msisdn LIMIT :limit"
-            f") n WHERE {outer_where} ORDER BY b.prefix, n.msisdn LIMIT :limit"
+            f"SELECT {COLUMNS} FROM blocks b CROSS JOIN LATERAL ({walk}) n "
+            f"WHERE {outer_where} ORDER BY b.prefix, n.msisdn LIMIT :limit"
+        )
+
+    def _filters_msisdn_only(self) -> bool:
+        """A block walk whose every number filter reads only ``msisdn`` and that has a pattern to filter
+        with (a bare prefix is a range: every row it visits is returned, nothing to skip)."""
+        return (
+            self.status is None
+            and self.grade is None
+            and self.pattern is not None
+            and not self.pattern.is_prefix
         )
 
     def claim_statement(self) -> str:

@@ -366,18 +366,18 @@ def pii_rotate_key(
     db = _database(settings)
     ring = pii.keyring(settings)
 
+    def progress(total: int) -> None:
+        typer.echo(f"re-encrypted {total} under key {ring.active_key_id}")
+
     async def run() -> int:
-        total = 0
         try:
-            while True:
-                async with db.transaction() as session:
-                    done = await rotation.rotate_batch(_cli_context(session, settings), ring, batch=batch)
-                total += done.rekeyed
-                typer.echo(f"re-encrypted {total} under key {ring.active_key_id}; {done.remaining} left")
-                if done.rekeyed == 0:
-                    return done.remaining
+            left = await rotation.rotate_all(
+                db, lambda session: _cli_context(session, settings), ring, batch=batch, on_batch=progress
+            )
         finally:
             await db.dispose()
+        typer.echo(f"done under key {ring.active_key_id}; {left} left")
+        return left
 
     left = _run(run())
     if left:

@@ -181,13 +181,18 @@ _KEY_ID_OF_ID = (
 _OTHER_KEYS = f"({_KEY_ID_OF_NAME} <> :active OR {_KEY_ID_OF_ID} <> :active)"
 
 
-async def sealed_with_other_keys(session: AsyncSession, active_key_id: str, batch: int) -> list[RowMapping]:
+async def sealed_with_other_keys(
+    session: AsyncSession, active_key_id: str, batch: int, *, after_id: str | None = None
+) -> list[RowMapping]:
+    """The next ``batch`` rows sealed with another key, in id order after ``after_id`` (a range scan of
+    the primary key from there, so a pass reads each row once)."""
+    after = "id > :after_id AND " if after_id is not None else ""
     rows = await session.execute(
         text(
             "SELECT id, name_ciphertext, id_number_ciphertext FROM subscribers "
-            f"WHERE {_OTHER_KEYS} ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
+            f"WHERE {after}{_OTHER_KEYS} ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
         ),
-        {"active": active_key_id, "batch": batch},
+        {"active": active_key_id, "batch": batch, "after_id": after_id},
     )
     return [row._mapping for row in rows]
 

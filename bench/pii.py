@@ -320,21 +320,24 @@ def purge_floor(conn: db.Connection, retention_days: int) -> dict[str, Any]:
     return figures
 
 
-async def purge_service(url: str, settings: Settings) -> tuple[int, int, float]:
+async def purge_service(url: str, settings: Settings) -> tuple[int, list[float], float]:
     """The sweeper's purge step: ``PURGE_BATCH`` per transaction until a batch comes back short, as
-    ``sweep_once`` drains it. Returns (purged, batches, seconds)."""
+    ``sweep_once`` drains it. Returns (purged, each batch's seconds, seconds)."""
     database = Database(url, pool_size=1, max_overflow=0)
-    purged = batches = 0
+    purged = 0
+    batches: list[float] = []
     started = time.perf_counter()
     try:
         while True:
+            batch_started = time.perf_counter()
             async with database.transaction() as session:
                 now = datetime.now(UTC)
                 ctx = RequestContext(
                     session=session, principal=SYSTEM, request_id=None, now=now, settings=settings
                 )
                 done = await retention.purge_expired(ctx, batch=PURGE_BATCH)
-            purged, batches = purged + done, batches + 1
+            purged += done
+            batches.append(time.perf_counter() - batch_started)
             if done < PURGE_BATCH:
                 break
     finally:
@@ -346,8 +349,16 @@ def phase_purge(conn: db.Connection, url: str, rows: int, settings: Settings) ->
     days = settings.pii_retention_days
     section(f"Retention purge of {rows:,} subscribers past {days} days: the sweeper vs its floor")
     floor = purge_floor(conn, days)
-    purged, batches, seconds = asyncio.run(purge_service(url, settings))
+    purged, batch_seconds, seconds = asyncio.run(purge_service(url, settings))
+    batches = len(batch_seconds)
     print(_line(f"sweeper purge step ({batches} batches of {PURGE_BATCH})", purged, seconds))
+    # A batch that grows slower as the job goes on is a walk over what earlier batches did.
+    tenth = max(1, batches // 10)
+    first, last = batch_seconds[:tenth], batch_seconds[-tenth - 1 : -1] or batch_seconds[-1:]
+    print(
+        f"  a batch took {sum(first) / len(first) * 1000:.0f} ms on average in the first tenth, "
+        f"{sum(last) / len(last) * 1000:.0f} ms in the last"
+    )
     left, audited = conn.execute(
         "SELECT (SELECT count(*) FROM subscribers WHERE purged_at IS NULL), "
         "(SELECT count(*) FROM audit_entries WHERE action = 'subscriber.purged')"

@@ -256,9 +256,12 @@ def check_rotation(conn: db.Connection, ring_after: pii.KeyRing) -> tuple[int, i
         ).fetchall()
     )
     only_new = pii.KeyRing(NEW_KEY, {NEW_KEY: ring_after.keys[NEW_KEY]}, ring_after.blind_index_key)
+    # Of the rows under the new key (a stopped run leaves some under the old one).
     sample = conn.execute(
-        "SELECT id, name_ciphertext, id_number_ciphertext FROM subscribers ORDER BY random() LIMIT %s",
-        (SAMPLE,),
+        "SELECT id, name_ciphertext, id_number_ciphertext FROM subscribers "
+        "WHERE substring(name_ciphertext from 3 for get_byte(name_ciphertext, 1)) = convert_to(%s, 'UTF8') "
+        "ORDER BY random() LIMIT %s",
+        (NEW_KEY, SAMPLE),
     ).fetchall()
     for subscriber_id, name, number in sample:
         only_new.decrypt(name, context=f"subscriber:{subscriber_id}:name")

@@ -7,7 +7,8 @@ for the one number a claim locks), both in MSISDN order:
   such as ``*66``): walk the blocks in scope in prefix order (only those the pattern's head allows) and,
   inside each, its numbers by MSISDN range (``LATERAL … LIMIT``), stopping once the page is full. An
   MVNO's search never walks other MVNOs' numbers, and an "available" search never walks taken ones
-  (``ix_numbers_claimable``).
+  (``ix_numbers_claimable``). With the pattern as the only number filter, the walk is index-only and,
+  where ``patterns.block_cover`` finds one, covers only the suffix ranges the pattern can match in.
 - **Pattern-driven** (rare matches spread over every block: ``*8888``, ``1650*8888``, ``*5201*``; see
   ``NumberPattern.index_driven``): start from the pattern's own index (``reverse(msisdn)`` for a
   literal tail, trigrams for an inner run); the ``OFFSET 0`` fence keeps PostgreSQL from walking the

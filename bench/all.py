@@ -103,6 +103,29 @@ def heavy_rows(core: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         )
         if takeover.get("dip") is not None:
             rows.append(("activation dip during the takeover", f"{takeover['dip']:.0%}", "", "", "≤ 30%"))
+    pii = core.get("pii")
+    if pii:
+        rotation, purge = pii["rotation"], pii["purge"]
+        n = f"{rotation['rows'] // 1_000_000}M" if rotation["rows"] >= 1_000_000 else f"{rotation['rows']:,}"
+        rows.append(
+            (
+                f"PII key rotation on {n} subscribers (subscribers/s)",
+                f"{rotation['per_second']:,.0f}",
+                f"{rotation['floor']['per_second']:,.0f}",
+                f"{rotation['per_second'] / rotation['floor']['per_second']:.0%}",
+                "",
+            )
+        )
+        journal = purge["floor"]["journal"]
+        rows.append(
+            (
+                f"retention purge of {n} subscribers (subscribers/s)",
+                f"{purge['per_second']:,.0f}",
+                f"{journal['per_second']:,.0f}",
+                f"{purge['per_second'] / journal['per_second']:.0%}",
+                "",
+            )
+        )
     return rows
 
 
@@ -118,7 +141,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     quick = ["--alloc-rounds", "5", "--search-rounds", "5", "--blocks-for-search", "20"] if args.quick else []
-    full = ["--subscribers", "1000000", "--ledger", "--takeover"] if args.full else []
+    full = ["--subscribers", "1000000", "--ledger", "--takeover", "--pii"] if args.full else []
 
     run_step("bench.run", *quick, *full)
     core = json.loads(RESULTS_PATH.read_text(encoding="utf-8"))

@@ -82,6 +82,18 @@ def prepare_database() -> BenchDatabase:
     return BenchDatabase(url=url, where=where)
 
 
+def sibling_database(url: str, name: str) -> str:
+    """A fresh, migrated database ``name`` on the server of ``url`` (dropped first if it exists), for a
+    phase that must not share its tables with the others."""
+    parsed = make_url(url)
+    admin_url = parsed.set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo(admin_url), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    sibling = ensure_database(admin_url, name)
+    migrate.upgrade(sibling)
+    return sibling
+
+
 def server_facts(conn: Connection) -> dict[str, str]:
     facts: dict[str, str] = {}
     row = conn.execute("SHOW server_version").fetchone()

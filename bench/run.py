@@ -5,9 +5,12 @@ Usage (from the repository root)::
 
     python -m bench.run [--blocks-for-search 100] [--alloc-rounds 20] [--search-rounds 50]
                         [--subscribers 1000000 [--lookup-rounds 2000]] [--ledger] [--takeover]
+                        [--pii [--pii-subscribers 1000000]]
 
 ``--takeover`` adds an MVNO exit takeover of 1,000,000 numbers while another MVNO activates lines
 (bench/takeover.py; also standalone: ``python -m bench.takeover``).
+``--pii`` adds the PII key rotation and the retention purge on 1,000,000 subscribers of their own
+(bench/pii.py, in a database of its own on the same server; also standalone: ``python -m bench.pii``).
 ``--ledger`` adds audit verification at 1M audit rows and event-feed lag under load (bench/ledger.py).
 
 Uses MVNO_DATABASE_URL's server if set (database ``mvno_bench`` is dropped and recreated there), else a
@@ -45,6 +48,8 @@ from bench.phases import (
     phase_search,
     phase_slow_explains,
 )
+from bench.pii import add_arguments as add_pii_arguments
+from bench.pii import phase_pii
 from bench.report import print_summary, section, write_results
 from bench.server import running_server
 from bench.takeover import add_arguments as add_takeover_arguments
@@ -108,6 +113,12 @@ def parse_args() -> argparse.Namespace:
         help="also run the takeover phase (1M numbers moving while activations run; bench/takeover.py)",
     )
     add_takeover_arguments(parser)
+    parser.add_argument(
+        "--pii",
+        action="store_true",
+        help="also run the PII phase: key rotation and retention purge on --pii-subscribers (bench/pii.py)",
+    )
+    add_pii_arguments(parser)
     args = parser.parse_args()
     if args.subscribers < 0:
         parser.error("--subscribers must not be negative")
@@ -195,6 +206,14 @@ def main() -> None:
                         subscribers=args.takeover_subscribers,
                         baseline_seconds=args.takeover_baseline_seconds,
                     )
+        if args.pii:
+            # Its own database: the rotation re-seals every subscriber, and the identity and takeover
+            # phases insert subscribers whose ciphertexts are only shaped like real ones.
+            results["pii"] = phase_pii(
+                db.sibling_database(database.url, db.DATABASE_NAME + "_pii"),
+                args.pii_subscribers,
+                rotation_timeout=args.rotation_timeout,
+            )
         results["index_scans"] = phase_index_usage(conn)
         results["explain"] = phase_explain(conn)
         results["partner_explain"] = phase_partner_explain(conn, mvno_id)

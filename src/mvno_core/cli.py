@@ -31,6 +31,7 @@ from mvno_core.kernel.principal import Role
 from mvno_core.kernel.problems import DomainError
 from mvno_core.ops import demo, health, migrate, sweeper
 from mvno_core.subscribers import pii, rotation
+from mvno_core.subscribers.repository import SealedTable
 from mvno_core.webhooks import worker as webhook_worker
 
 T = TypeVar("T")
@@ -379,22 +380,22 @@ def pii_rotate_key(
     db = _database(settings)
     ring = pii.keyring(settings)
 
+    def progress(totals: dict[SealedTable, int]) -> None:
+        subscribers, end_users = totals["subscribers"], totals["line_end_users"]
+        typer.echo(
+            f"re-encrypted {subscribers + end_users} under key {ring.active_key_id} "
+            f"({subscribers} subscribers, {end_users} end users)"
+        )
+
     async def run() -> int:
-        subscribers = end_users = 0
         try:
-            while True:
-                async with db.transaction() as session:
-                    done = await rotation.rotate_batch(_cli_context(session, settings), ring, batch=batch)
-                subscribers += done.subscribers
-                end_users += done.end_users
-                typer.echo(
-                    f"re-encrypted {subscribers + end_users} under key {ring.active_key_id} "
-                    f"({subscribers} subscribers, {end_users} end users); {done.remaining} left"
-                )
-                if done.rekeyed == 0:
-                    return done.remaining
+            left = await rotation.rotate_all(
+                db, lambda session: _cli_context(session, settings), ring, batch=batch, on_batch=progress
+            )
         finally:
             await db.dispose()
+        typer.echo(f"done under key {ring.active_key_id}; {left} left")
+        return left
 
     left = _run(run())
     if left:

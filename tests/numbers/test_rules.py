@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mvno_core.kernel.problems import ValidationFailed
@@ -131,3 +133,28 @@ def test_a_literal_head_is_a_primary_key_range_not_a_like(raw: str) -> None:
     head = patterns.parse(raw).head
     assert query.params["head_low"] == head.ljust(11, "0")
     assert query.params["head_high"] == head.ljust(11, "9")
+
+
+@pytest.mark.parametrize("raw", ["*520*", "*50?*", "*888*", "*0?0?*", "*205*", "*002*", "*?520*"])
+def test_a_block_cover_holds_every_match_of_the_pattern(raw: str) -> None:
+    """Brute force over whole blocks whose prefixes meet the pattern across the boundary (…5, …52,
+    …520…): every matching number lies in a range of a triple whose prefix LIKE holds."""
+    like = patterns.parse(raw).like
+    cover = patterns.block_cover(like)
+    assert cover is not None, raw
+    for prefix in ("1650005", "1650052", "1655200", "1650000", "1605252"):
+        ranges = [
+            (low, high)
+            for prefix_like, low, high in cover
+            if re.fullmatch(prefix_like.replace("_", ".").replace("%", ".*"), prefix)
+        ]
+        for suffix in (f"{s:04d}" for s in range(10_000)):
+            if patterns.matches(raw, prefix + suffix):
+                assert any(low <= suffix <= high for low, high in ranges), (raw, prefix, suffix)
+
+
+def test_a_block_cover_gives_up_where_it_would_not_save_a_walk() -> None:
+    assert patterns.block_cover(patterns.parse("*66").like) is None  # 100 points a block
+    assert patterns.block_cover(patterns.parse("*5?0*").like) is None  # ?5?0 anywhere in a suffix
+    assert patterns.block_cover(patterns.parse("*").like) is None  # every number
+    assert len(patterns.block_cover(patterns.parse("*520*").like) or []) == 15

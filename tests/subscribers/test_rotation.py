@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 import psycopg
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.kernel.config import Settings
 from mvno_core.kernel.context import RequestContext
@@ -36,11 +38,24 @@ def _active(ring: pii.KeyRing, key_id: str) -> pii.KeyRing:
     return pii.KeyRing(active_key_id=key_id, keys=ring.keys, blind_index_key=ring.blind_index_key)
 
 
-async def _batch(db: Database, settings: Settings, ring: pii.KeyRing, size: int) -> rotation.RotationBatch:
-    async with db.transaction() as session:
+def _context(settings: Settings) -> Callable[[AsyncSession], RequestContext]:
+    def context(session: AsyncSession) -> RequestContext:
         now = datetime.now(UTC)
-        ctx = RequestContext(session=session, principal=SYSTEM, request_id=None, now=now, settings=settings)
-        return await rotation.rotate_batch(ctx, ring, batch=size)
+        return RequestContext(session=session, principal=SYSTEM, request_id=None, now=now, settings=settings)
+
+    return context
+
+
+async def _batch(
+    db: Database, settings: Settings, ring: pii.KeyRing, size: int, after_id: str | None = None
+) -> rotation.RotationBatch:
+    async with db.transaction() as session:
+        return await rotation.rotate_batch(_context(settings)(session), ring, batch=size, after_id=after_id)
+
+
+async def _remaining(db: Database, ring: pii.KeyRing) -> int:
+    async with db.transaction() as session:
+        return await rotation.remaining(session, ring)
 
 
 async def test_rotation_interrupted_and_resumed_leaves_every_row_under_the_new_key(
@@ -56,12 +71,17 @@ async def test_rotation_interrupted_and_resumed_leaves_every_row_under_the_new_k
 
     first = await _batch(db, settings, new, 2)  # then the process "dies"
     assert first.rekeyed == 2
-    assert first.remaining > 0
+    assert first.last_id is not None
+    second = await _batch(db, settings, new, 2, after_id=first.last_id)  # the cursor moves on
+    assert second.rekeyed == 2
+    assert second.last_id is not None
+    assert second.last_id > first.last_id
+    assert await _remaining(db, new) > 0
     # The service goes on writing (with its own ring, still on the old key) while rotation is half done.
     created.append(await factories.create_subscriber(client, partner))
-    while (await _batch(db, settings, new, 500)).rekeyed:
-        pass
-    assert (await _batch(db, settings, new, 500)).remaining == 0
+    # A fresh run starts over from the first id (the cursor is not kept) and finishes the job.
+    assert await rotation.rotate_all(db, _context(settings), new, batch=3) == 0
+    assert await _remaining(db, new) == 0
 
     only_new, only_old = _only(new, "k_rotated"), _only(new, old.active_key_id)
     ids = [s["id"] for s in created]
@@ -83,10 +103,31 @@ async def test_rotation_interrupted_and_resumed_leaves_every_row_under_the_new_k
     assert audit[0] >= 2
 
     # Every row back under the key the app runs with (the same job, the other way round).
-    while (await _batch(db, settings, _active(new, old.active_key_id), 500)).rekeyed:
-        pass
+    assert await rotation.rotate_all(db, _context(settings), _active(new, old.active_key_id), batch=500) == 0
 
 
 def test_key_ids_are_readable_without_keys() -> None:
     blob = bytes([1, 2]) + b"k9" + base64.b64decode("AAAAAAAAAAAAAAAA") + b"x"
     assert pii.key_id_of(blob) == "k9"
+
+
+async def test_rotation_skips_a_row_held_by_running_work_and_reports_it_left(
+    client: httpx.AsyncClient,
+    partner: dict[str, str],
+    db: Database,
+    settings: Settings,
+    conninfo: str,
+) -> None:
+    created = [await factories.create_subscriber(client, partner) for _ in range(4)]
+    old = pii.keyring(settings)
+    new = _with_new_active_key(old, "k_held")
+    held = created[1]["id"]
+    with psycopg.connect(conninfo) as other:
+        other.execute("SELECT 1 FROM subscribers WHERE id = %s FOR UPDATE", (held,))
+        # Every other row is re-sealed; the held one is skipped (not waited for) and reported left.
+        assert await rotation.rotate_all(db, _context(settings), new, batch=2) == 1
+        other.rollback()
+    assert await _remaining(db, new) == 1
+    assert await rotation.rotate_all(db, _context(settings), new, batch=2) == 0
+    # Every row back under the key the app runs with.
+    assert await rotation.rotate_all(db, _context(settings), _active(new, old.active_key_id), batch=500) == 0

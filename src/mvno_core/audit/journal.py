@@ -171,38 +171,62 @@ def pieces(
     return result
 
 
+# Many entries of one context in ONE statement, their per-entry columns in one JSON array (a single
+# parameter: psycopg dumps a list parameter element by element in Python, slower than json.dumps). The
+# rows keep the order given (ids are time-ordered). Sent one row per execute (executemany), the 500
+# audit rows and 500 events of a purge batch took 57% of the batch.
+_ENTRIES = (
+    "u AS (SELECT * FROM jsonb_to_recordset(CAST(:entries AS jsonb)) AS u(a_id text, e_id text, "
+    "action text, subject_kind text, subject_id text, mvno_id text, data jsonb, content_hash text))"
+)
+_MANY_AUDIT = (
+    f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) "
+    "SELECT u.a_id, :at, :actor_key_id, :actor_role, :actor_mvno_id, u.action, u.subject_kind, "
+    "u.subject_id, u.mvno_id, :request_id, u.data, u.content_hash FROM u"
+)
+_RECORD_MANY = text(f"WITH {_ENTRIES} {_MANY_AUDIT}")
+_RECORD_MANY_WITH_EVENTS = text(
+    f"WITH {_ENTRIES}, audit AS ({_MANY_AUDIT}) "
+    "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
+    "SELECT u.e_id, :event_type, :at, u.mvno_id, u.subject_kind, u.subject_id, u.data FROM u"
+)
+
+
 async def record_many(
     ctx: RequestContext,
     entries: list[tuple[str, Subject, str | None, dict[str, Any]]],
     *,
     event_type: str | None,
 ) -> None:
-    """Audit (and emit) many changes of one kind at once: ``(action, subject, mvno_id, data)`` each."""
+    """Audit (and emit) many changes of one kind at once: ``(action, subject, mvno_id, data)`` each,
+    in one statement."""
     if not entries:
         return
-    audit_rows = [
-        audit_params(ctx, action=action, subject=subject, mvno_id=mvno_id, data=data)
-        for action, subject, mvno_id, data in entries
-    ]
-    await ctx.session.execute(_INSERT_AUDIT, audit_rows)
-    if event_type is None:
-        return
-    await ctx.session.execute(
-        text(
-            "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
-            "VALUES (:e_id, :event_type, :at, :mvno_id, :subject_kind, :subject_id, "
-            "CAST(:e_data AS jsonb))"
-        ),
-        [
+    rows = []
+    for action, subject, mvno_id, data in entries:
+        audit = audit_params(ctx, action=action, subject=subject, mvno_id=mvno_id, data=data)
+        rows.append(
             {
-                "e_id": new_id("evt"),
-                "event_type": event_type,
-                "at": ctx.now,
-                "mvno_id": mvno_id,
+                "a_id": audit["a_id"],
+                "e_id": new_id("evt") if event_type is not None else None,
+                "action": action,
                 "subject_kind": subject.kind,
                 "subject_id": subject.id,
-                "e_data": _dumps(data),
+                "mvno_id": mvno_id,
+                "data": data,
+                "content_hash": audit["content_hash"],
             }
-            for _action, subject, mvno_id, data in entries
-        ],
-    )
+        )
+    principal = ctx.principal
+    params: dict[str, Any] = {
+        "entries": json.dumps(rows, ensure_ascii=False, separators=(",", ":")),
+        "at": ctx.now,
+        "actor_key_id": principal.key_id,
+        "actor_role": principal.role.value,
+        "actor_mvno_id": principal.mvno_id,
+        "request_id": ctx.request_id,
+    }
+    if event_type is None:
+        await ctx.session.execute(_RECORD_MANY, params)
+        return
+    await ctx.session.execute(_RECORD_MANY_WITH_EVENTS, params | {"event_type": event_type})

@@ -94,3 +94,76 @@ def matches(pattern: str, msisdn: str) -> bool:
     """Reference semantics (used by tests as the oracle for the SQL search)."""
     regex = "".join("[0-9]" if ch == "?" else "[0-9]*" if ch == "*" else ch for ch in pattern)
     return re.fullmatch(regex, msisdn) is not None
+
+
+# At most this many (block-prefix LIKE, suffix range) pairs in a cover; beyond, the block is walked.
+COVER_BUDGET = 64
+SUFFIX_DIGITS = 4  # a block is a 7-digit prefix and the 10,000 suffixes 0000–9999
+
+
+def block_cover(like: str, *, budget: int = COVER_BUDGET) -> list[tuple[str, str, str]] | None:
+    """Where in a block a loose pattern can match: ``(prefix_like, low, high)`` triples such that every
+    number ``p + s`` matching ``like`` (``p`` the 7-digit block prefix, ``s`` the 4-digit suffix) has a
+    triple with ``p LIKE prefix_like`` and ``low <= s <= high``. A superset: the caller still applies
+    ``like`` itself. ``None`` when no cover within ``budget`` triples saves a walk of the block.
+
+    ``%520%``: ``s`` in 5200–5209 or ?520 (any block), 2000–2099 (blocks ending in 5), 0000–0999 (ending
+    in 52), or anything (blocks containing 520): 15 small ranges instead of 10,000 numbers a block.
+    """
+    prefix_len = 11 - SUFFIX_DIGITS
+    cover: set[tuple[str, str, str]] = set()
+    # p + s matches like = head + tail iff p matches head and s matches tail, for some cut of the
+    # pattern; a '%' at the cut may match on both sides, so it is kept on both.
+    cuts = [(like[:i], like[i:]) for i in range(len(like) + 1)]
+    cuts += [(like[: i + 1], like[i:]) for i, ch in enumerate(like) if ch == "%"]
+    for head, tail in cuts:
+        if not (_fits(head, prefix_len) and _fits(tail, SUFFIX_DIGITS)):
+            continue
+        for fixed in _fixed_length(tail, SUFFIX_DIGITS):
+            ranges = _ranges(fixed, budget)
+            if ranges is None:
+                return None
+            cover.update((head, low, high) for low, high in ranges)
+            if len(cover) > budget:
+                return None
+    whole = ("0" * SUFFIX_DIGITS, "9" * SUFFIX_DIGITS)
+    if any(head.strip("%") == "" and (low, high) == whole for head, low, high in cover):
+        return None  # every block needs all of its numbers: nothing to save
+    return sorted(cover)
+
+
+def _fits(part: str, length: int) -> bool:
+    """Can LIKE ``part`` match a string of exactly ``length`` digits?"""
+    fixed = len(part) - part.count("%")
+    return fixed == length or ("%" in part and fixed <= length)
+
+
+def _fixed_length(part: str, length: int) -> list[str]:
+    """``part`` (LIKE) as the patterns of exactly ``length`` characters it stands for ('%' → '_'s)."""
+    if "%" not in part:
+        return [part] if len(part) == length else []
+    i = part.index("%")
+    spare = length - (len(part) - part.count("%"))
+    return [
+        expanded
+        for run in range(spare + 1)
+        for expanded in _fixed_length(part[:i] + "_" * run + part[i + 1 :], length)
+    ]
+
+
+def _ranges(fixed: str, budget: int) -> list[tuple[str, str]] | None:
+    """The suffixes matching ``fixed`` ('_' or a digit per place) as ranges: each '_' before the last
+    digit is spelled out (10 ranges each), the trailing ones make the range."""
+    last_digit = max((i for i, ch in enumerate(fixed) if ch != "_"), default=-1)
+    free = [i for i in range(last_digit) if fixed[i] == "_"]
+    if 10 ** len(free) > budget:
+        return None
+    ranges = []
+    for n in range(10 ** len(free)):
+        chars = list(fixed)
+        for place, digit in zip(free, f"{n:0{len(free)}d}" if free else "", strict=True):
+            chars[place] = digit
+        head = "".join(chars[: last_digit + 1])
+        pad = len(fixed) - len(head)
+        ranges.append((head + "0" * pad, head + "9" * pad))
+    return ranges

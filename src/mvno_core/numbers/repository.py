@@ -7,7 +7,8 @@ for the one number a claim locks), both in MSISDN order:
   such as ``*66``): walk the blocks in scope in prefix order (only those the pattern's head allows) and,
   inside each, its numbers by MSISDN range (``LATERAL … LIMIT``), stopping once the page is full. An
   MVNO's search never walks other MVNOs' numbers, and an "available" search never walks taken ones
-  (``ix_numbers_claimable``).
+  (``ix_numbers_claimable``). With the pattern as the only number filter, the walk is index-only and,
+  where ``patterns.block_cover`` finds one, covers only the suffix ranges the pattern can match in.
 - **Pattern-driven** (rare matches spread over every block: ``*8888``, ``1650*8888``, ``*5201*``; see
   ``NumberPattern.index_driven``): start from the pattern's own index (``reverse(msisdn)`` for a
   literal tail, trigrams for an inner run); the ``OFFSET 0`` fence keeps PostgreSQL from walking the
@@ -32,7 +33,7 @@ from mvno_core.numbers.lifecycle import (
     NumberStatus,
     in_effective_status_sql,
 )
-from mvno_core.numbers.patterns import NumberPattern
+from mvno_core.numbers.patterns import NumberPattern, block_cover
 
 # Of a claimable number: the reservation that held it until it lapsed (NULL for an available one).
 LAPSED_RESERVATION_ID = "CASE WHEN n.status = 'reserved' THEN n.reservation_id END AS lapsed_reservation_id"
@@ -137,12 +138,53 @@ class NumberQuery:
                 f"WHERE {outer_where} ORDER BY n.msisdn LIMIT :limit"
             )
         inner_where = " AND ".join([*self._in_block(), *number_clauses])
+        walk = f"SELECT n.* FROM numbers n WHERE {inner_where} ORDER BY n.msisdn LIMIT :limit"
+        if self._filters_msisdn_only():
+            # The pattern is the only filter and it reads nothing but msisdn: find the block's matches in
+            # the primary key alone (index-only) and read only those rows. Filtered on the table, *520*
+            # visited ~30,000 rows for one page of the partner's (~20 matches a block), each on another
+            # heap page once numbers had been taken: 17.8 ms in PostgreSQL at 10M numbers.
+            walk = (
+                f"SELECT n.* FROM ({self._msisdn_matches(inner_where)}) m "
+                "JOIN numbers n ON n.msisdn = m.msisdn"
+            )
         # ORDER BY b.prefix first: the blocks come in that order from an index, so PostgreSQL only sorts
         # within a block and stops at the page's end (msisdn order = prefix, then msisdn).
         return (
-            f"SELECT {COLUMNS} FROM blocks b CROSS JOIN LATERAL ("
-            f"SELECT n.* FROM numbers n WHERE {inner_where} ORDER BY n.msisdn LIMIT :limit"
-            f") n WHERE {outer_where} ORDER BY b.prefix, n.msisdn LIMIT :limit"
+            f"SELECT {COLUMNS} FROM blocks b CROSS JOIN LATERAL ({walk}) n "
+            f"WHERE {outer_where} ORDER BY b.prefix, n.msisdn LIMIT :limit"
+        )
+
+    def _msisdn_matches(self, inner_where: str) -> str:
+        """The msisdns of block ``b`` that pass ``inner_where``, in order, at most ``:limit``: from the
+        pattern's cover (``patterns.block_cover``: only the suffix ranges where it can match, each a
+        short index-only range scan; 15 ranges for *520* instead of 10,000 numbers), else from an
+        index-only walk of the block."""
+        assert self.pattern is not None
+        cover = block_cover(self.pattern.like)
+        if cover is None:
+            return f"SELECT n.msisdn FROM numbers n WHERE {inner_where} ORDER BY n.msisdn LIMIT :limit"
+        self.params["cover_prefix"] = [prefix_like for prefix_like, _, _ in cover]
+        self.params["cover_low"] = [low for _, low, _ in cover]
+        self.params["cover_high"] = [high for _, _, high in cover]
+        # Ranges of different triples may overlap (a block ending in 520 is wholly in one): DISTINCT.
+        return (
+            "SELECT DISTINCT m.msisdn FROM unnest(CAST(:cover_prefix AS text[]), "
+            "CAST(:cover_low AS text[]), CAST(:cover_high AS text[])) AS r(prefix_like, low, high) "
+            "CROSS JOIN LATERAL (SELECT n.msisdn FROM numbers n "
+            f"WHERE n.msisdn BETWEEN b.prefix || r.low AND b.prefix || r.high AND {inner_where} "
+            "ORDER BY n.msisdn LIMIT :limit) m "
+            "WHERE b.prefix LIKE r.prefix_like ORDER BY m.msisdn LIMIT :limit"
+        )
+
+    def _filters_msisdn_only(self) -> bool:
+        """A block walk whose every number filter reads only ``msisdn`` and that has a pattern to filter
+        with (a bare prefix is a range: every row it visits is returned, nothing to skip)."""
+        return (
+            self.status is None
+            and self.grade is None
+            and self.pattern is not None
+            and not self.pattern.is_prefix
         )
 
     def claim_statement(self) -> str:

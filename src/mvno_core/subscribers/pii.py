@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,21 @@ class KeyRing:
     active_key_id: str
     keys: dict[str, bytes]
     blind_index_key: bytes
+    # One AESGCM per key, made on first use: making one per call was half the cost of a seal (measured
+    # 7.7 µs vs 4.0 µs per encryption; a key rotation does four per subscriber).
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            cipher = self._ciphers[key_id] = AESGCM(self.keys[key_id])
+        return cipher
 
     def encrypt(self, plaintext: str, *, context: str) -> bytes:
         """Seal ``plaintext`` with the active key. ``context`` (e.g. ``"subscriber:<id>:name"``) is bound
         as associated data, so a ciphertext copied into another row or field no longer decrypts."""
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.keys[self.active_key_id]).encrypt(nonce, plaintext.encode(), context.encode())
+        sealed = self._cipher(self.active_key_id).encrypt(nonce, plaintext.encode(), context.encode())
         key_id = self.active_key_id.encode()
         return bytes([_FORMAT_VERSION, len(key_id)]) + key_id + nonce + sealed
 
@@ -70,12 +79,11 @@ class KeyRing:
             raise PiiKeyError("unknown ciphertext format")
         end = 2 + blob[1]
         key_id = blob[2:end].decode()
-        key = self.keys.get(key_id)
-        if key is None:
+        if key_id not in self.keys:
             raise PiiKeyError(f"ciphertext sealed with unknown key {key_id!r}")
         nonce, sealed = blob[end : end + NONCE_BYTES], blob[end + NONCE_BYTES :]
         try:
-            return AESGCM(key).decrypt(nonce, sealed, context.encode()).decode()
+            return self._cipher(key_id).decrypt(nonce, sealed, context.encode()).decode()
         except InvalidTag as exc:
             raise PiiKeyError("ciphertext does not authenticate (wrong key or context)") from exc
 

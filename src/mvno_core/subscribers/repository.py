@@ -188,16 +188,23 @@ SEALED_TABLES: tuple[SealedTable, ...] = ("subscribers", "line_end_users")
 
 
 async def sealed_with_other_keys(
-    session: AsyncSession, active_key_id: str, batch: int, *, table: SealedTable = "subscribers"
+    session: AsyncSession,
+    active_key_id: str,
+    batch: int,
+    *,
+    table: SealedTable = "subscribers",
+    after_id: str | None = None,
 ) -> list[RowMapping]:
-    """Up to ``batch`` rows of ``table`` sealed with another key, locked (``SKIP LOCKED``). Purged rows
-    (NULL ciphertexts) compare as NULL and are never picked."""
+    """The next ``batch`` rows of ``table`` sealed with another key, in id order after ``after_id`` (a
+    range scan of the primary key from there, so a pass reads each row once), locked (``SKIP LOCKED``).
+    Purged rows (NULL ciphertexts) compare as NULL and are never picked."""
+    after = "id > :after_id AND " if after_id is not None else ""
     rows = await session.execute(
         text(
             f"SELECT id, name_ciphertext, id_number_ciphertext FROM {table} "
-            f"WHERE {_OTHER_KEYS} ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
+            f"WHERE {after}{_OTHER_KEYS} ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
         ),
-        {"active": active_key_id, "batch": batch},
+        {"active": active_key_id, "batch": batch, "after_id": after_id},
     )
     return [row._mapping for row in rows]
 

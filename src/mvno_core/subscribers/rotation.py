@@ -8,40 +8,55 @@ a row is sealed with one key or the other, never half. The blind index has its o
 touched (changing it would mean recomputing every index from the plaintext, a different job).
 
 Two tables hold data sealed with this ring: ``subscribers`` and ``line_end_users`` (the people using an
-enterprise's cards). A batch takes subscribers first and fills up with end users, and ``remaining``
-counts both, so "0 left" means no row of either still needs an old key.
+enterprise's cards); ``remaining`` counts both, so "0 left" means no row of either needs an old key.
+
+A pass walks each table once in id order, each batch starting after the last id of the one before (a
+keyset cursor): restarting every batch from the first id re-read every row already done, and counting
+the rows left after every batch read the whole table again, both quadratic (``bench/pii.py`` measured
+it). Rows skipped because running work held them locked are picked up by the next pass.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.audit.journal import Subject, record
 from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.db import Database
 from mvno_core.subscribers import pii, repository
-from mvno_core.subscribers.repository import SealedTable
+from mvno_core.subscribers.repository import SEALED_TABLES, SealedTable
 
 # The associated data each table binds into its ciphertexts (``<prefix>:<row id>:<field>``).
 _CONTEXT_PREFIX: dict[SealedTable, str] = {"subscribers": "subscriber", "line_end_users": "end_user"}
+# What the audit entry calls each table's rows.
+_COUNTED_AS: dict[SealedTable, str] = {"subscribers": "subscribers", "line_end_users": "end_users"}
 
 
 @dataclass(slots=True)
 class RotationBatch:
+    table: SealedTable
     rekeyed: int
-    remaining: int
-    subscribers: int = 0
-    end_users: int = 0
-    remaining_subscribers: int = 0
-    remaining_end_users: int = 0
+    # The cursor: the next batch of this pass starts after this id. None: the pass over the table is done.
+    last_id: str | None
 
 
-async def _reseal(
-    ctx: RequestContext, ring: pii.KeyRing, table: SealedTable, batch: int
-) -> tuple[int, set[str]]:
-    """Re-seal up to ``batch`` rows of ``table``; ``(how many, the keys they were under)``."""
-    if batch <= 0:
-        return 0, set()
-    rows = await repository.sealed_with_other_keys(ctx.session, ring.active_key_id, batch, table=table)
+async def rotate_batch(
+    ctx: RequestContext,
+    ring: pii.KeyRing,
+    *,
+    batch: int,
+    table: SealedTable = "subscribers",
+    after_id: str | None = None,
+) -> RotationBatch:
+    """Re-seal up to ``batch`` rows of ``table`` not yet under the active key with ids after
+    ``after_id``, in the caller's transaction, with one audit entry and event for the batch (no personal
+    data in either)."""
+    rows = await repository.sealed_with_other_keys(
+        ctx.session, ring.active_key_id, batch, table=table, after_id=after_id
+    )
     prefix = _CONTEXT_PREFIX[table]
     updates = []
     for row in rows:
@@ -59,36 +74,63 @@ async def _reseal(
         )
     if updates:
         await repository.reseal(ctx.session, updates, table=table)
-    return len(updates), {pii.key_id_of(r["name_ciphertext"]) for r in rows}
-
-
-async def rotate_batch(ctx: RequestContext, ring: pii.KeyRing, *, batch: int) -> RotationBatch:
-    """Re-seal up to ``batch`` rows not yet under the active key (subscribers, then end users), in the
-    caller's transaction, with one audit entry and event for the batch (no personal data in either)."""
-    subscribers, keys = await _reseal(ctx, ring, "subscribers", batch)
-    end_users, end_user_keys = await _reseal(ctx, ring, "line_end_users", batch - subscribers)
-    if subscribers or end_users:
+        counts = {counted: 0 for counted in _COUNTED_AS.values()}
+        counts[_COUNTED_AS[table]] = len(updates)
         await record(
             ctx,
             action="pii.rekeyed",
             subject=Subject("pii_key", ring.active_key_id),
             mvno_id=None,
-            data={
-                "subscribers": subscribers,
-                "end_users": end_users,
-                "from_keys": sorted(keys | end_user_keys),
-            },
+            data={**counts, "from_keys": sorted({pii.key_id_of(r["name_ciphertext"]) for r in rows})},
             event_type="pii.rekeyed",
         )
-    left = {
-        table: await repository.count_sealed_with_other_keys(ctx.session, ring.active_key_id, table=table)
-        for table in repository.SEALED_TABLES
+    # A short batch reached the end of the table (rows locked by others are skipped, not waited for).
+    last_id = rows[-1]["id"] if len(rows) == batch else None
+    return RotationBatch(table=table, rekeyed=len(updates), last_id=last_id)
+
+
+async def remaining_by_table(session: AsyncSession, ring: pii.KeyRing) -> dict[SealedTable, int]:
+    """Rows of each sealed table still under another key (one read of each table)."""
+    return {
+        table: await repository.count_sealed_with_other_keys(session, ring.active_key_id, table=table)
+        for table in SEALED_TABLES
     }
-    return RotationBatch(
-        rekeyed=subscribers + end_users,
-        remaining=sum(left.values()),
-        subscribers=subscribers,
-        end_users=end_users,
-        remaining_subscribers=left["subscribers"],
-        remaining_end_users=left["line_end_users"],
-    )
+
+
+async def remaining(session: AsyncSession, ring: pii.KeyRing) -> int:
+    """Rows of either table still under another key."""
+    return sum((await remaining_by_table(session, ring)).values())
+
+
+async def rotate_all(
+    db: Database,
+    context: Callable[[AsyncSession], RequestContext],
+    ring: pii.KeyRing,
+    *,
+    batch: int,
+    on_batch: Callable[[dict[SealedTable, int]], None] | None = None,
+) -> int:
+    """Passes over both tables, one committed transaction per batch, until no row is left or a pass
+    re-seals nothing (the rest is held by running work); returns how many are left. ``on_batch`` gets
+    the running totals per table after each batch."""
+    totals: dict[SealedTable, int] = dict.fromkeys(SEALED_TABLES, 0)
+    while True:
+        rekeyed_in_pass = 0
+        for table in SEALED_TABLES:
+            after_id: str | None = None
+            while True:
+                async with db.transaction() as session:
+                    done = await rotate_batch(
+                        context(session), ring, batch=batch, table=table, after_id=after_id
+                    )
+                totals[table] += done.rekeyed
+                rekeyed_in_pass += done.rekeyed
+                if on_batch is not None:
+                    on_batch(totals)
+                if done.last_id is None:
+                    break
+                after_id = done.last_id
+        async with db.transaction() as session:
+            left = await remaining(session, ring)
+        if left == 0 or rekeyed_in_pass == 0:
+            return left

@@ -146,3 +146,13 @@ def test_a_data_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -
     blocker.write_text("")
     with pytest.raises(pii.PiiKeyError, match=r"MVNO_PII_KEYS|cannot read"):
         pii.keyring(Settings(data_dir=blocker / "data"))
+
+
+def test_a_key_ring_never_shows_its_keys() -> None:
+    key, index_key = bytes(range(32)), bytes(range(32, 64))
+    ring = pii.KeyRing("k_2026", {"k_2026": key, "k_old": bytes(32)}, index_key)
+    for shown in (repr(ring), str(ring), f"{ring}", repr([ring])):
+        assert "k_2026" in shown
+        for secret in (key, index_key):
+            assert repr(secret)[2:12] not in shown
+            assert secret.hex()[:16] not in shown

@@ -371,8 +371,8 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…)")])
 def pii_rotate_key(
     batch: Annotated[int, typer.Option(min=1, max=100_000, help="rows per committed batch")] = 1000,
 ) -> None:
-    """Re-encrypt every subscriber and every enterprise end user under the active key, batch by batch,
-    while the service runs.
+    """Re-encrypt every subscriber, enterprise end user and webhook / recycling-platform signing secret
+    under the active key, batch by batch, while the service runs.
 
     Make a new key active first (add it to MVNO_PII_KEYS or the key file, set "active"); old keys can be
     retired once this reports 0 left. Safe to stop and run again: it resumes where it stopped."""
@@ -382,9 +382,10 @@ def pii_rotate_key(
 
     def progress(totals: dict[SealedTable, int]) -> None:
         subscribers, end_users = totals["subscribers"], totals["line_end_users"]
+        secrets = totals["webhook_endpoints"] + totals["recycling_platforms"]
         typer.echo(
-            f"re-encrypted {subscribers + end_users} under key {ring.active_key_id} "
-            f"({subscribers} subscribers, {end_users} end users)"
+            f"re-encrypted {sum(totals.values())} under key {ring.active_key_id} "
+            f"({subscribers} subscribers, {end_users} end users, {secrets} signing secrets)"
         )
 
     async def run() -> int:
@@ -399,7 +400,7 @@ def pii_rotate_key(
 
     left = _run(run())
     if left:
-        _fail(f"{left} rows (subscribers, end users) are locked by running work; run the command again.")
+        _fail(f"{left} rows (subscribers, end users, secrets) are locked by running work; run it again.")
 
 
 if __name__ == "__main__":

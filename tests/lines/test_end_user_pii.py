@@ -68,7 +68,7 @@ async def test_rotation_interrupted_and_resumed_reseals_subscribers_and_end_user
     await _register(client, scene, line_ids[1])
     assert await rotation.rotate_all(db, _context(settings), new, batch=3) == 0
     async with db.transaction() as session:
-        assert await rotation.remaining_by_table(session, new) == {"subscribers": 0, "line_end_users": 0}
+        assert set((await rotation.remaining_by_table(session, new)).values()) == {0}
 
     only_new, only_old = _only(new, "k_rotated_eu"), _only(new, old.active_key_id)
     end_users = raw.execute(

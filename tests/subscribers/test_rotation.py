@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 import psycopg
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mvno_core.kernel.config import Settings
@@ -131,3 +132,60 @@ async def test_rotation_skips_a_row_held_by_running_work_and_reports_it_left(
     assert await rotation.rotate_all(db, _context(settings), new, batch=2) == 0
     # Every row back under the key the app runs with.
     assert await rotation.rotate_all(db, _context(settings), _active(new, old.active_key_id), batch=500) == 0
+
+
+async def test_rotation_reseals_the_signing_secrets_too_so_the_old_key_can_go(
+    client: httpx.AsyncClient,
+    operator: dict[str, str],
+    partner: dict[str, str],
+    db: Database,
+    settings: Settings,
+    raw: psycopg.Connection,
+) -> None:
+    endpoint = await client.post(
+        "/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/hook"}, headers=partner
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    endpoint_id = endpoint.json()["id"]
+    rotated = await client.post(f"/v1/webhook-endpoints/{endpoint_id}/rotate-secret", headers=partner)
+    assert rotated.status_code == 200, rotated.text  # the previous secret stays sealed beside the new one
+    platform = await client.post(
+        "/v1/recycling-platforms",
+        json={"name": f"rot-{endpoint_id[-6:]}", "url": "http://127.0.0.1:9/reissue"},
+        headers=operator,
+    )
+    assert platform.status_code == 201, platform.text
+    platform_id = platform.json()["id"]
+    old = pii.keyring(settings)
+    new = _with_new_active_key(old, "k_rotated_secrets")
+
+    assert await rotation.rotate_all(db, _context(settings), new, batch=50) == 0
+
+    only_new, only_old = _only(new, "k_rotated_secrets"), _only(new, old.active_key_id)
+    sealed = [
+        (f"webhook_endpoint:{endpoint_id}:secret", value)
+        for value in raw.execute(
+            "SELECT secret_sealed, previous_secret_sealed FROM webhook_endpoints WHERE id = %s",
+            (endpoint_id,),
+        ).fetchone()
+        or ()
+    ] + [
+        (f"recycling_platform:{platform_id}:secret", value)
+        for value in raw.execute(
+            "SELECT secret_sealed FROM recycling_platforms WHERE id = %s", (platform_id,)
+        ).fetchone()
+        or ()
+    ]
+    assert len(sealed) == 3
+    for context, value in sealed:
+        assert value is not None
+        assert pii.key_id_of(bytes(value)) == "k_rotated_secrets"
+        assert only_new.decrypt(bytes(value), context=context).startswith("whsec_")
+        with pytest.raises(pii.PiiKeyError):
+            only_old.decrypt(bytes(value), context=context)
+    async with db.transaction() as session:
+        assert set((await rotation.remaining_by_table(session, new)).values()) == {0}
+
+    # Back under the key the app runs with, for the tests that follow.
+    assert await rotation.rotate_all(db, _context(settings), _active(new, old.active_key_id), batch=500) == 0
+    assert (await client.get(f"/v1/webhook-endpoints/{endpoint_id}", headers=partner)).status_code == 200

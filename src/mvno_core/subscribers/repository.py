@@ -5,6 +5,7 @@ Look-ups by ID go through ``id_blind_index`` (an HMAC, see ``pii.py``), never th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -173,18 +174,46 @@ async def list_verifications(
     return [r._mapping for r in rows]
 
 
-# The key id sealed into a ciphertext (format: version byte, key-id length, key id, nonce, sealed).
-_KEY_ID_OF_NAME = "convert_from(substring(name_ciphertext from 3 for get_byte(name_ciphertext, 1)), 'UTF8')"
-_KEY_ID_OF_ID = (
-    "convert_from(substring(id_number_ciphertext from 3 for get_byte(id_number_ciphertext, 1)), 'UTF8')"
-)
-_OTHER_KEYS = f"({_KEY_ID_OF_NAME} <> :active OR {_KEY_ID_OF_ID} <> :active)"
+# Everything sealed with the PII key ring, so a key rotation can re-seal all of it and the old key can
+# then be retired: names and ID numbers (subscribers, the end users enterprises register on their
+# lines) and signing secrets (webhook endpoints, recycling platforms). A fixed set, so the names can go
+# into the SQL.
+SealedTable = Literal["subscribers", "line_end_users", "webhook_endpoints", "recycling_platforms"]
 
 
-# Tables sealed with the PII key ring (same column names, same ciphertext format): subscribers, and the
-# end users enterprises register on their lines. A fixed set, so the name can go into the SQL.
-SealedTable = Literal["subscribers", "line_end_users"]
-SEALED_TABLES: tuple[SealedTable, ...] = ("subscribers", "line_end_users")
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    # Associated data of each value: ``<prefix>:<row id>:<field>`` (what the writer bound it to).
+    prefix: str
+    columns: tuple[tuple[str, str], ...]  # (column, field); a column may be NULL (purged, no previous)
+    counted_as: str  # the name of this table's count in the ``pii.rekeyed`` audit entry
+
+
+_IDENTITY = (("name_ciphertext", "name"), ("id_number_ciphertext", "id_number"))
+SEALED: dict[SealedTable, Sealed] = {
+    "subscribers": Sealed("subscriber", _IDENTITY, "subscribers"),
+    "line_end_users": Sealed("end_user", _IDENTITY, "end_users"),
+    # A rotated endpoint signs with its previous secret for a while: that one is sealed too.
+    "webhook_endpoints": Sealed(
+        "webhook_endpoint",
+        (("secret_sealed", "secret"), ("previous_secret_sealed", "secret")),
+        "webhook_endpoints",
+    ),
+    "recycling_platforms": Sealed(
+        "recycling_platform", (("secret_sealed", "secret"),), "recycling_platforms"
+    ),
+}
+SEALED_TABLES: tuple[SealedTable, ...] = tuple(SEALED)
+
+
+def _key_id_of(column: str) -> str:
+    """The key id sealed into a ciphertext (format: version byte, key-id length, key id, nonce, sealed)."""
+    return f"convert_from(substring({column} from 3 for get_byte({column}, 1)), 'UTF8')"
+
+
+def _other_keys(table: SealedTable) -> str:
+    # A NULL column compares as NULL: a row whose values are all NULL (purged) is never picked.
+    return "(" + " OR ".join(f"{_key_id_of(column)} <> :active" for column, _ in SEALED[table].columns) + ")"
 
 
 async def sealed_with_other_keys(
@@ -196,13 +225,13 @@ async def sealed_with_other_keys(
     after_id: str | None = None,
 ) -> list[RowMapping]:
     """The next ``batch`` rows of ``table`` sealed with another key, in id order after ``after_id`` (a
-    range scan of the primary key from there, so a pass reads each row once), locked (``SKIP LOCKED``).
-    Purged rows (NULL ciphertexts) compare as NULL and are never picked."""
+    range scan of the primary key from there, so a pass reads each row once), locked (``SKIP LOCKED``)."""
     after = "id > :after_id AND " if after_id is not None else ""
+    columns = ", ".join(column for column, _ in SEALED[table].columns)
     rows = await session.execute(
         text(
-            f"SELECT id, name_ciphertext, id_number_ciphertext FROM {table} "
-            f"WHERE {after}{_OTHER_KEYS} ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
+            f"SELECT id, {columns} FROM {table} "
+            f"WHERE {after}{_other_keys(table)} ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
         ),
         {"active": active_key_id, "batch": batch, "after_id": after_id},
     )
@@ -213,25 +242,31 @@ async def count_sealed_with_other_keys(
     session: AsyncSession, active_key_id: str, *, table: SealedTable = "subscribers"
 ) -> int:
     count = await session.scalar(
-        text(f"SELECT count(*) FROM {table} WHERE {_OTHER_KEYS}"), {"active": active_key_id}
+        text(f"SELECT count(*) FROM {table} WHERE {_other_keys(table)}"), {"active": active_key_id}
     )
     return int(count or 0)
 
 
 async def reseal(
-    session: AsyncSession, updates: list[tuple[str, bytes, bytes]], *, table: SealedTable = "subscribers"
+    session: AsyncSession,
+    updates: list[tuple[str, tuple[bytes | None, ...]]],
+    *,
+    table: SealedTable = "subscribers",
 ) -> None:
+    """Write each row's re-sealed values, in ``SEALED[table].columns`` order, in one statement."""
+    columns = [column for column, _ in SEALED[table].columns]
+    arrays = ", ".join(f"CAST(:v{i} AS bytea[])" for i in range(len(columns)))
+    names = ", ".join(f"v{i}" for i in range(len(columns)))
+    assignments = ", ".join(f"{column} = u.v{i}" for i, column in enumerate(columns))
+    params: dict[str, Any] = {"ids": [row_id for row_id, _ in updates]}
+    for i in range(len(columns)):
+        params[f"v{i}"] = [values[i] for _, values in updates]
     await session.execute(
         text(
-            f"UPDATE {table} s SET name_ciphertext = u.name, id_number_ciphertext = u.id_number "
-            "FROM unnest(CAST(:ids AS text[]), CAST(:names AS bytea[]), CAST(:numbers AS bytea[])) "
-            "AS u(id, name, id_number) WHERE s.id = u.id"
+            f"UPDATE {table} s SET {assignments} "
+            f"FROM unnest(CAST(:ids AS text[]), {arrays}) AS u(id, {names}) WHERE s.id = u.id"
         ),
-        {
-            "ids": [u[0] for u in updates],
-            "names": [u[1] for u in updates],
-            "numbers": [u[2] for u in updates],
-        },
+        params,
     )
 
 

@@ -7,8 +7,10 @@ row uses another key; after that the old keys can be retired. Interrupted, it re
 a row is sealed with one key or the other, never half. The blind index has its own key and is not
 touched (changing it would mean recomputing every index from the plaintext, a different job).
 
-Two tables hold data sealed with this ring: ``subscribers`` and ``line_end_users`` (the people using an
-enterprise's cards); ``remaining`` counts both, so "0 left" means no row of either needs an old key.
+Four tables hold values sealed with this ring (``repository.SEALED``): names and ID numbers of
+``subscribers`` and ``line_end_users`` (the people using an enterprise's cards), and the signing secrets
+of ``webhook_endpoints`` and ``recycling_platforms``. ``remaining`` counts them all, so "0 left" means no
+value anywhere still needs an old key, and it can be retired.
 
 A pass walks each table once in id order, each batch starting after the last id of the one before (a
 keyset cursor): restarting every batch from the first id re-read every row already done, and counting
@@ -27,12 +29,7 @@ from mvno_core.audit.journal import Subject, record
 from mvno_core.kernel.context import RequestContext
 from mvno_core.kernel.db import Database
 from mvno_core.subscribers import pii, repository
-from mvno_core.subscribers.repository import SEALED_TABLES, SealedTable
-
-# The associated data each table binds into its ciphertexts (``<prefix>:<row id>:<field>``).
-_CONTEXT_PREFIX: dict[SealedTable, str] = {"subscribers": "subscriber", "line_end_users": "end_user"}
-# What the audit entry calls each table's rows.
-_COUNTED_AS: dict[SealedTable, str] = {"subscribers": "subscribers", "line_end_users": "end_users"}
+from mvno_core.subscribers.repository import SEALED, SEALED_TABLES, SealedTable
 
 
 @dataclass(slots=True)
@@ -57,31 +54,30 @@ async def rotate_batch(
     rows = await repository.sealed_with_other_keys(
         ctx.session, ring.active_key_id, batch, table=table, after_id=after_id
     )
-    prefix = _CONTEXT_PREFIX[table]
-    updates = []
+    sealed = SEALED[table]
+    updates: list[tuple[str, tuple[bytes | None, ...]]] = []
+    from_keys: set[str] = set()
     for row in rows:
-        name_context, id_context = f"{prefix}:{row['id']}:name", f"{prefix}:{row['id']}:id_number"
-        updates.append(
-            (
-                row["id"],
-                ring.encrypt(
-                    ring.decrypt(row["name_ciphertext"], context=name_context), context=name_context
-                ),
-                ring.encrypt(
-                    ring.decrypt(row["id_number_ciphertext"], context=id_context), context=id_context
-                ),
-            )
-        )
+        values: list[bytes | None] = []
+        for column, field in sealed.columns:
+            blob = row[column]
+            if blob is None:
+                values.append(None)
+                continue
+            from_keys.add(pii.key_id_of(blob))
+            context = f"{sealed.prefix}:{row['id']}:{field}"
+            values.append(ring.encrypt(ring.decrypt(blob, context=context), context=context))
+        updates.append((row["id"], tuple(values)))
     if updates:
         await repository.reseal(ctx.session, updates, table=table)
-        counts = {counted: 0 for counted in _COUNTED_AS.values()}
-        counts[_COUNTED_AS[table]] = len(updates)
+        counts = {other.counted_as: 0 for other in SEALED.values()}
+        counts[sealed.counted_as] = len(updates)
         await record(
             ctx,
             action="pii.rekeyed",
             subject=Subject("pii_key", ring.active_key_id),
             mvno_id=None,
-            data={**counts, "from_keys": sorted({pii.key_id_of(r["name_ciphertext"]) for r in rows})},
+            data={**counts, "from_keys": sorted(from_keys)},
             event_type="pii.rekeyed",
         )
     # A short batch reached the end of the table (rows locked by others are skipped, not waited for).
@@ -98,7 +94,7 @@ async def remaining_by_table(session: AsyncSession, ring: pii.KeyRing) -> dict[S
 
 
 async def remaining(session: AsyncSession, ring: pii.KeyRing) -> int:
-    """Rows of either table still under another key."""
+    """Rows of any sealed table still under another key."""
     return sum((await remaining_by_table(session, ring)).values())
 
 
@@ -110,7 +106,7 @@ async def rotate_all(
     batch: int,
     on_batch: Callable[[dict[SealedTable, int]], None] | None = None,
 ) -> int:
-    """Passes over both tables, one committed transaction per batch, until no row is left or a pass
+    """Passes over every sealed table, one committed transaction per batch, until no row is left or a pass
     re-seals nothing (the rest is held by running work); returns how many are left. ``on_batch`` gets
     the running totals per table after each batch."""
     totals: dict[SealedTable, int] = dict.fromkeys(SEALED_TABLES, 0)

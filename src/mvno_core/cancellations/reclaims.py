@@ -25,10 +25,8 @@ from mvno_core.kernel.statements import Piece, run
 from mvno_core.lines import profiles
 from mvno_core.lines import repository as lines
 from mvno_core.lines import statements as line_rows
-from mvno_core.lines.activation import card_limit, hosts_of_imsi
+from mvno_core.lines.activation import card_limit, hosts_of_imsi, new_line_read
 from mvno_core.lines.errors import RealNameUnverified
-from mvno_core.lines.lifecycle import LineStatus
-from mvno_core.lines.schemas import AccountRead, LineRead
 from mvno_core.mvnos import statements as mvno_gates
 from mvno_core.mvnos.errors import MvnoNotActive
 from mvno_core.numbers import msisdn as msisdns
@@ -86,27 +84,18 @@ async def reclaim(ctx: RequestContext, raw_msisdn: str, data: ReclaimCreate) -> 
     if rules is None:
         raise ServiceUnavailable(f"The {profiles.DEFAULT_PROFILE} line profile is missing.")
     line_id = new_id("lin")
-    read = LineRead(
-        id=line_id,
+    read = new_line_read(
+        line_id=line_id,
         msisdn=msisdn,
         subscriber_id=subscriber.id,
         mvno_id=mvno_id,
-        status=LineStatus.ACTIVE,
         iccid=data.iccid,
         imsi=data.imsi,
         plan_code=None,
         contract_end=None,
-        activated_at=ctx.now,
-        ended_at=None,
-        end_reason=None,
-        open_holds=[],
-        account=AccountRead(balance_fen=0, arrears_fen=0, overdue_since=None, updated_at=None),
-        profile=rules.profile,
-        general_data=rules.general_data,
-        voice_enabled=rules.voice_enabled,
-        sms_enabled=rules.sms_enabled,
-        data_cap_mb=rules.data_cap_mb,
         imei=None,
+        now=ctx.now,
+        rules=rules,
     )
     reply = Reply.of(read, 201, {"Location": f"/v1/lines/{line_id}"})
     entry: dict[str, Any] = {

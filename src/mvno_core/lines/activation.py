@@ -9,7 +9,7 @@ answer says which gate stopped it, and a read-only follow-up (the failure path o
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NoReturn
 
 from mvno_core.audit import journal
@@ -152,16 +152,46 @@ def line_read(
 ) -> LineRead:
     """The new line as the response shows it: everything is known before the statement runs (the
     profile's ``rules`` from ``profiles.rules``; the statement checks the table still says so)."""
-    return LineRead(
-        id=line_id,
+    return new_line_read(
+        line_id=line_id,
         msisdn=msisdn,
         subscriber_id=data.subscriber_id,
         mvno_id=mvno_id,
-        status=LineStatus.ACTIVE,
         iccid=data.iccid,
         imsi=data.imsi,
         plan_code=data.plan_code,
         contract_end=data.contract_end,
+        imei=data.imei,
+        now=now,
+        rules=rules,
+    )
+
+
+def new_line_read(
+    *,
+    line_id: str,
+    msisdn: str,
+    subscriber_id: str,
+    mvno_id: str,
+    iccid: str,
+    imsi: str,
+    plan_code: str | None,
+    contract_end: date | None,
+    imei: str | None,
+    now: datetime,
+    rules: ProfileRules,
+) -> LineRead:
+    """A line just made active (by an activation or a reclaim), with its profile's flags."""
+    return LineRead(
+        id=line_id,
+        msisdn=msisdn,
+        subscriber_id=subscriber_id,
+        mvno_id=mvno_id,
+        status=LineStatus.ACTIVE,
+        iccid=iccid,
+        imsi=imsi,
+        plan_code=plan_code,
+        contract_end=contract_end,
         activated_at=now,
         ended_at=None,
         end_reason=None,
@@ -172,7 +202,7 @@ def line_read(
         voice_enabled=rules.voice_enabled,
         sms_enabled=rules.sms_enabled,
         data_cap_mb=rules.data_cap_mb,
-        imei=data.imei,
+        imei=imei,
     )
 
 

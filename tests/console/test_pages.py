@@ -4,37 +4,14 @@ entries and events."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
 from mvno_core.console.i18n import STRINGS
 from mvno_core.events import sequencer
 from mvno_core.kernel.db import Database
 from tests import factories
 from tests.conftest import ShiftableClock
-from tests.console.conftest import Desk, csrf_of
-
-
-@pytest.fixture
-async def web(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    """A client with a cookie jar of its own (the session-wide ``client`` is shared by every test)."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as c:
-        yield c
-
-
-async def sign_in(client: httpx.AsyncClient, secret: str) -> httpx.Response:
-    form = await client.get("/console/login")
-    assert form.status_code == 200
-    return await client.post("/console/login", data={"csrf": csrf_of(form.text), "api_key": secret})
-
-
-async def page_token(client: httpx.AsyncClient, path: str) -> tuple[httpx.Response, str]:
-    response = await client.get(path)
-    assert response.status_code == 200, response.text
-    return response, csrf_of(response.text)
+from tests.console.conftest import Desk, page_token, sign_in
 
 
 def test_both_languages_have_the_same_strings() -> None:

@@ -37,7 +37,7 @@ from mvno_core.subscribers import service as subscribers
 from mvno_core.subscribers.idcheck import IdType
 from mvno_core.subscribers.schemas import IdentityQuery
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=web.ConsoleRoute)
 
 CSS = resources.files("mvno_core.console").joinpath("static/console.css").read_bytes()
 HISTORY_LIMIT = 200

@@ -9,18 +9,22 @@ server, whatever the page shows. A failed action shows the problem's ``detail``,
 from __future__ import annotations
 
 import base64
+import contextlib
+import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
 import jinja2
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mvno_core.auth import service as auth_service
 from mvno_core.console import sessions
@@ -52,6 +56,9 @@ MAX_FLASH = 600
 Form = dict[str, str]
 Loader = Callable[[RequestContext, Form], Awaitable[dict[str, Any]]]
 Action = Callable[[RequestContext, Form], Awaitable[object]]
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+# Headers of the kernel's problem answer a page keeps (when to retry; which methods the path takes).
+KEPT_PROBLEM_HEADERS = ("retry-after", "allow")
 
 
 class SessionEnded(Exception):
@@ -111,9 +118,90 @@ def _flash(request: Request, response: Response, kind: str, text: str) -> None:
 
 
 def problem_page(
-    request: Request, session: ConsoleSession | None, status: int, title: str, detail: str
+    request: Request,
+    session: ConsoleSession | None,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    request_id: str | None = None,
 ) -> Response:
-    return render(request, "problem.html", status=status, session=session, title=title, detail=detail)
+    return render(
+        request,
+        "problem.html",
+        status=status,
+        session=session,
+        title=title,
+        detail=detail,
+        request_id=request_id,
+    )
+
+
+def _kernel_handler(app: FastAPI, exc: Exception) -> Handler:
+    """The app's own problem handler for this exception (most specific class first), so a page says
+    what the API would: same status, title, detail and request id, logged the same way."""
+    for cls in type(exc).__mro__:
+        handler = app.exception_handlers.get(cls)
+        if handler is not None:
+            return handler
+    raise exc  # unreachable: the kernel registers a handler for Exception
+
+
+async def failure_page(request: Request, exc: Exception, handler: Handler | None = None) -> Response:
+    """Any failure under /console as an HTML problem page: the kernel decides the problem (and logs
+    the traceback of an unexpected one), the page shows its title, detail and request id, never a
+    traceback and never the API's JSON."""
+    answer = (handler or _kernel_handler(request.app, exc))(request, exc)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    problem = json.loads(bytes(answer.body))
+    session = None
+    # The session only decides whether the page has the navigation; a failure reading it (the very
+    # failure being shown, say a broken signing key) must not hide the page.
+    with contextlib.suppress(Exception):
+        session = sessions.read_session(request, _now(request))
+    response = problem_page(
+        request,
+        session,
+        answer.status_code,
+        str(problem.get("title", "")),
+        str(problem.get("detail", "")),
+        request_id=problem.get("request_id"),
+    )
+    for name in KEPT_PROBLEM_HEADERS:
+        if name in answer.headers:
+            response.headers[name] = answer.headers[name]
+    return response
+
+
+class ConsoleRoute(APIRoute):
+    """A console route: whatever escapes the page (a database refusal, a bad query parameter, a bug)
+    is answered with a problem page rather than the API's problem+json."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                return await failure_page(request, exc)
+
+        return guarded
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """No console route matched (unknown page, wrong method): under /console, a page as well."""
+    kernel = _kernel_handler(app, StarletteHTTPException(404))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if path == sessions.PATH or path.startswith(sessions.PATH + "/"):
+            return await failure_page(request, exc, kernel)
+        answer = kernel(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 def to_login(request: Request, *, ended: bool) -> Response:

@@ -16,32 +16,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
-from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
 from mvno_core.kernel.config import Settings
-from mvno_core.kernel.ids import new_id
-from mvno_core.main import create_app
 from mvno_core.numbers.grading import Grade, grade_of
 from tests import factories
 from tests.conftest import ShiftableClock
 from tests.console.conftest import Desk
+from tests.console.live import insert_key, live_app
 from tests.lines.conftest import iccid, imsi
 
 CHROMIUM = os.environ.get("MVNO_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".github" / "screenshots"
-HOST = "127.0.0.1"
 
 # CI installs chromium before `make test` and sets MVNO_REQUIRE_BROWSER (.ci/run), so a missing browser fails
 # there; elsewhere the browser tests say why they did not run.
@@ -92,44 +84,10 @@ def browser_context_args() -> dict[str, Any]:
     return {"viewport": {"width": 1200, "height": 900}, "locale": "zh-CN"}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live_server(settings: Settings, clock: ShiftableClock) -> Iterator[str]:
-    """The real app under uvicorn in a thread (its own event loop and pool) on the test database."""
-    app = create_app(
-        settings.model_copy(update={"run_feed_sequencer_in_server": False}), clock=clock, run_sweeper=False
-    )
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="console-live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://{HOST}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-def _key(conninfo: str, role: str) -> str:
-    secret = generate_secret()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO api_keys (id, secret_hash, hint, role, mvno_id, name, created_at) "
-            "VALUES (%s, %s, %s, %s, NULL, 'console browser test', now())",
-            (new_id("key"), hash_secret(secret), hint_of(secret), role),
-        )
-    return secret
+    with live_app(settings, clock) as base:
+        yield base
 
 
 def _created(response: httpx.Response) -> dict[str, Any]:
@@ -141,7 +99,7 @@ def _created(response: httpx.Response) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def desk(live_server: str, conninfo: str) -> Desk:
     """The console desk, built through the live server's API (synchronously: see the module note)."""
-    operator, regulator = _key(conninfo, "operator"), _key(conninfo, "regulator")
+    operator, regulator = insert_key(conninfo, "operator"), insert_key(conninfo, "regulator")
     with httpx.Client(base_url=live_server, trust_env=False, headers=Desk.bearer(operator)) as api:
         mvno = _created(api.post("/v1/mvnos", json=factories.mvno_body()))
         block = _created(

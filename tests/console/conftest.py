@@ -12,7 +12,7 @@ import pytest
 
 from mvno_core.kernel.db import Database
 from tests import factories
-from tests.lines.conftest import _scene
+from tests.lines.conftest import Scene, _scene
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -26,6 +26,9 @@ class Desk:
     line_id: str
     msisdn: str
     id_number: str
+    subscriber_id: str = ""
+    # The MVNO's block, partner and a second verified subscriber, for more lines (HTTP tests only).
+    scene: Scene | None = None
 
     @staticmethod
     def bearer(secret: str) -> dict[str, str]:
@@ -54,6 +57,8 @@ async def desk(
         line_id=activated.json()["id"],
         msisdn=msisdn,
         id_number=id_number,
+        subscriber_id=subscriber["id"],
+        scene=scene,
     )
 
 

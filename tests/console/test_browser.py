@@ -186,7 +186,8 @@ def test_the_agents_walk(page: Page, live_server: str, desk: Desk) -> None:
     expect(page.locator("#open-holds")).to_contain_text("用户申请停机")
     expect(page.locator("#open-holds")).to_contain_text("Suspended at the subscriber's request")
     expect(page.locator("#open-holds")).to_contain_text("用户来电要求停机")
-    expect(page.locator("#cancellation-placeholder")).to_be_visible()
+    expect(page.locator("#no-standing-blockers")).to_be_visible()
+    expect(page.locator("#cancel-line")).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "line-page.png"), full_page=True)
 
@@ -218,6 +219,7 @@ def test_refusals(browser: Browser, live_server: str, desk: Desk) -> None:
     expect(page.locator("#line-status")).to_be_visible()
     assert page.locator("#place-hold").count() == 0
     assert page.locator("form[action$='/disputes']").count() == 0
+    assert page.locator("#cancel-form").count() == 0
     token = page.locator("form[action='/console/logout'] input[name=csrf]").get_attribute("value")
     assert token
     forged = page.request.post(

@@ -18,6 +18,8 @@ from mvno_core.audit import service as audit
 from mvno_core.audit.journal import Subject, record
 from mvno_core.auth import service as auth_service
 from mvno_core.blocks import service as blocks
+from mvno_core.cancellations import service as cancellations
+from mvno_core.cancellations.schemas import CancellationCreate
 from mvno_core.console import sessions, web
 from mvno_core.console.i18n import LANGUAGES, STRINGS
 from mvno_core.console.web import Form
@@ -27,14 +29,16 @@ from mvno_core.kernel.problems import Unauthorized
 from mvno_core.kernel.routing import new_context
 from mvno_core.lines import holds
 from mvno_core.lines import service as lines
-from mvno_core.lines.lifecycle import HoldReason, may_lift, may_place
+from mvno_core.lines.lifecycle import HoldReason, LineStatus, may_lift, may_place
 from mvno_core.lines.schemas import DisputeCreate, HoldCreate, HoldLift
 from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos.schemas import MvnoReinstate, MvnoRestrict
 from mvno_core.numbers import msisdn as msisdns
 from mvno_core.numbers import service as numbers
+from mvno_core.reference.data import PROVINCES
 from mvno_core.subscribers import service as subscribers
 from mvno_core.subscribers.idcheck import IdType
+from mvno_core.subscribers.lifecycle import VerificationMethod
 from mvno_core.subscribers.schemas import IdentityQuery
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=web.ConsoleRoute)
@@ -176,6 +180,9 @@ async def line_page(request: Request, line_id: str) -> Response:
     async def load(ctx: RequestContext, _: Form) -> dict[str, Any]:
         line = await lines.get_visible(ctx, line_id[:40])
         role = ctx.principal.role
+        home, blockers = "", list[dict[str, Any]]()
+        if line.status is not LineStatus.CANCELLED:
+            home, blockers = await cancellations.standing_blockers(ctx, line)
         return {
             "line": line,
             "mvno": await mvnos.get_visible(ctx, line.mvno_id),
@@ -183,6 +190,10 @@ async def line_page(request: Request, line_id: str) -> Response:
             "history": await _history(ctx, [line.id]),
             "placeable": [reason for reason in HoldReason if may_place(role, reason)],
             "liftable": {reason for reason in HoldReason if may_lift(role, reason)},
+            "home_province": home,
+            "standing_blockers": blockers,
+            "provinces": PROVINCES,
+            "methods": list(VerificationMethod),
         }
 
     return await web.page(request, "line.html", load)
@@ -204,6 +215,26 @@ async def lift_hold(request: Request, line_id: str, hold_id: str) -> Response:
     async def run(ctx: RequestContext, form: Form) -> object:
         body = HoldLift.model_validate({"note": web.optional(form, "note")})
         return await holds.lift(ctx, line_id, hold_id, body.note)
+
+    return await web.act(request, run, f"/console/lines/{quote(line_id)}")
+
+
+@router.post("/lines/{line_id}/cancellations")
+async def cancel_line(request: Request, line_id: str) -> Response:
+    async def run(ctx: RequestContext, form: Form) -> object:
+        body = CancellationCreate.model_validate(
+            {
+                "requested_province": form.get("requested_province", ""),
+                "identity_check": {
+                    "method": form.get("identity_method", ""),
+                    "result": form.get("identity_result", ""),
+                },
+                "arrears_paid_fen": web.fen_of(form, "arrears_paid_yuan"),
+                # An unticked checkbox is not sent at all.
+                "accept_contract_penalty": "accept_contract_penalty" in form,
+            }
+        )
+        return await cancellations.cancel(ctx, line_id, body)
 
     return await web.act(request, run, f"/console/lines/{quote(line_id)}")
 

@@ -12,9 +12,11 @@ import base64
 import contextlib
 import inspect
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -52,6 +54,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_FLASH = 600
+# A cancellation has four kinds of blocker (cancellations/rules.py); the bounds keep the cookie small.
+MAX_BLOCKERS = 8
+MAX_BLOCKER_VALUE = 64
 
 Form = dict[str, str]
 Loader = Callable[[RequestContext, Form], Awaitable[dict[str, Any]]]
@@ -100,20 +105,28 @@ def render(
     return response
 
 
-def _read_flash(request: Request) -> dict[str, str] | None:
+def _read_flash(request: Request) -> dict[str, Any] | None:
     raw = request.cookies.get(sessions.FLASH_COOKIE)
     if not raw:
         return None
     try:
-        kind, text = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        kind, text, *rest = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        blockers = [
+            {str(name): str(value)[:MAX_BLOCKER_VALUE] for name, value in dict(blocker).items()}
+            for blocker in (rest[0] if rest else [])[:MAX_BLOCKERS]
+        ]
     except (ValueError, TypeError):
         return None
-    return {"kind": str(kind), "text": str(text)[:MAX_FLASH]}
+    return {"kind": str(kind), "text": str(text)[:MAX_FLASH], "blockers": blockers}
 
 
-def _flash(request: Request, response: Response, kind: str, text: str) -> None:
-    """A one-shot message for the page the action redirects to (rendered escaped, like all text)."""
-    value = base64.urlsafe_b64encode(json.dumps([kind, text[:MAX_FLASH]]).encode()).decode().rstrip("=")
+def _flash(
+    request: Request, response: Response, kind: str, text: str, blockers: list[Any] | None = None
+) -> None:
+    """A one-shot message for the page the action redirects to (rendered escaped, like all text),
+    with a refused cancellation's blockers, so the page lists every one of them together."""
+    message = [kind, text[:MAX_FLASH], (blockers or [])[:MAX_BLOCKERS]]
+    value = base64.urlsafe_b64encode(json.dumps(message, default=str).encode()).decode().rstrip("=")
     sessions.set_cookie(request, response, sessions.FLASH_COOKIE, value)
 
 
@@ -313,13 +326,23 @@ async def act(request: Request, action: Action, back: str) -> Response:
     except ValidationError as exc:
         return _back(request, session, back, "error", validation_detail(exc), now)
     except DomainError as exc:
-        return _back(request, session, back, "error", exc.detail, now)
+        blockers = exc.members.get("blockers")
+        return _back(request, session, back, "error", exc.detail, now, blockers=blockers)
     return _back(request, session, back, "ok", t["done"], now)
 
 
-def _back(request: Request, session: ConsoleSession, back: str, kind: str, text: str, now: Any) -> Response:
+def _back(
+    request: Request,
+    session: ConsoleSession,
+    back: str,
+    kind: str,
+    text: str,
+    now: Any,
+    *,
+    blockers: list[Any] | None = None,
+) -> Response:
     response = RedirectResponse(back, status_code=303)
-    _flash(request, response, kind, text)
+    _flash(request, response, kind, text, blockers)
     sessions.write_session(request, response, replace(session, last_seen=now))
     return response
 
@@ -327,6 +350,20 @@ def _back(request: Request, session: ConsoleSession, back: str, kind: str, text:
 def optional(form: Form, name: str) -> str | None:
     value = form.get(name, "").strip()
     return value or None
+
+
+# Yuan as a cashier types them: whole yuan, or yuan and jiao/fen (12, 12.5, 12.50).
+YUAN = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+
+
+def fen_of(form: Form, name: str) -> int | None:
+    """An optional amount typed in yuan, as the API's integer fen (exact: no float on the way)."""
+    value = optional(form, name)
+    if value is None:
+        return None
+    if not YUAN.match(value):
+        raise ValidationFailed(f"{name} is an amount in yuan, e.g. 12.50.", loc=("body", name))
+    return int(Decimal(value) * 100)
 
 
 def bounded(value: str | None, name: str, limit: int) -> str | None:

@@ -8,14 +8,17 @@ overridden with module scope) and the desk is built synchronously over the live 
 The walk a back-office agent does: sign in → find a number → open its line → place a user_request
 hold → see the line suspended with its reason → lift it → 一证通查 shows the line → sign out. Then the
 refusals: a regulator has no write controls and its forged POST (valid CSRF token) is refused, a form
-without its token is refused, a partner key cannot sign in. Writes the line page's screenshot to
-``.github/screenshots/line-page.png`` (shown in the README).
+without its token is refused, a partner key cannot sign in. And a running takeover's progress on the
+exiting MVNO's page moves to "completed" by itself while its batches run. Writes the line page's
+screenshot to ``.github/screenshots/line-page.png`` (shown in the README).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
 from mvno_core.kernel.config import Settings
+from mvno_core.kernel.db import Database
 from mvno_core.numbers.grading import Grade, grade_of
+from mvno_core.takeovers import worker
 from tests import factories
 from tests.conftest import ShiftableClock
 from tests.console.conftest import Desk
@@ -245,3 +250,55 @@ def test_refusals(browser: Browser, live_server: str, desk: Desk) -> None:
     expect(page.locator("p.flash.error")).to_contain_text("合作方")
     assert not [c for c in partner.cookies() if c["name"] == "mvno_console"]
     partner.close()
+
+
+def _run_takeover(settings: Settings, clock: ShiftableClock, takeover_id: str) -> None:
+    """The takeover's batches, as the sweeper would run them, from a thread with an event loop of its own
+    (Playwright's is current on this one)."""
+
+    async def run() -> None:
+        database = Database(settings.database_url or "", pool_size=1, max_overflow=0)
+        try:
+            await worker.run_pending(database, clock, settings, takeover_id=takeover_id)
+        finally:
+            await database.dispose()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), name="takeover-batches")
+    thread.start()
+    thread.join(timeout=60)
+
+
+def test_takeover_progress_updates_itself(
+    page: Page,
+    live_server: str,
+    desk: Desk,
+    settings: Settings,
+    clock: ShiftableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def idle(*_: Any) -> None:
+        return None
+
+    # The live server's own kick would finish the takeover before the page is open.
+    monkeypatch.setattr(worker, "kick", idle)
+    base = live_server
+    with httpx.Client(base_url=base, trust_env=False, headers=Desk.bearer(desk.operator)) as api:
+        exiting = _created(api.post("/v1/mvnos", json=factories.mvno_body()))
+        _created(api.post(f"/v1/mvnos/{exiting['id']}/blocks", json={"segment": "165", "province": "11"}))
+        receiver = _created(api.post("/v1/mvnos", json=factories.mvno_body()))
+        started = api.post(
+            "/v1/takeovers",
+            json={"from_mvno_id": exiting["id"], "to_mvno_id": receiver["id"], "reason": "经营终止"},
+        )
+        assert started.status_code == 202, started.text
+        takeover_id = started.json()["id"]
+
+    _sign_in(page, base, desk.operator)
+    page.goto(f"{base}/console/mvnos/{exiting['id']}")
+    status = page.locator(f"#takeover-{takeover_id} .takeover-status")
+    expect(status).to_contain_text("进行中")
+    _run_takeover(settings, clock, takeover_id)
+    # No click, no navigation by the test: the page reloads itself and shows the end.
+    expect(status).to_contain_text("已完成", timeout=15_000)
+    expect(page.locator(f"#takeover-{takeover_id} .done-ratio")).to_have_text("100.0%")
+    expect(page.locator("#mvno-status")).to_contain_text("已终止")

@@ -40,11 +40,14 @@ from mvno_core.subscribers import service as subscribers
 from mvno_core.subscribers.idcheck import IdType
 from mvno_core.subscribers.lifecycle import VerificationMethod
 from mvno_core.subscribers.schemas import IdentityQuery
+from mvno_core.takeovers import service as takeovers
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=web.ConsoleRoute)
 
 CSS = resources.files("mvno_core.console").joinpath("static/console.css").read_bytes()
 HISTORY_LIMIT = 200
+# How often a page showing a running takeover reloads itself (the worker commits a batch at a time).
+TAKEOVER_REFRESH_SECONDS = 3
 
 
 @router.get("/static/console.css")
@@ -285,15 +288,39 @@ async def mvno_list(request: Request) -> Response:
 async def mvno_page(request: Request, mvno_id: str) -> Response:
     async def load(ctx: RequestContext, _: Form) -> dict[str, Any]:
         mvno = await mvnos.get_visible(ctx, mvno_id[:40])
+        moves = await takeovers.list_for_mvno(ctx, mvno.id)
         return {
             "mvno": mvno,
             "blocks": await blocks.list_visible(
                 ctx, mvno_id=mvno.id, segment=None, province=None, after_prefix=None, limit=1000
             ),
             "line_counts": await lines.status_counts(ctx, mvno.id),
+            "takeovers": moves,
+            "names": await _mvno_names(ctx, {m for t in moves for m in (t.from_mvno_id, t.to_mvno_id)}),
+            "refresh_seconds": TAKEOVER_REFRESH_SECONDS,
         }
 
     return await web.page(request, "mvno.html", load)
+
+
+@router.get("/takeovers/{takeover_id}")
+async def takeover_page(request: Request, takeover_id: str) -> Response:
+    """A takeover's progress, re-read every few seconds while it runs (a meta refresh: no script)."""
+
+    async def load(ctx: RequestContext, _: Form) -> dict[str, Any]:
+        takeover = await takeovers.get_visible(ctx, takeover_id[:40])
+        running = takeover.status == "running"
+        return {
+            "takeover": takeover,
+            "names": await _mvno_names(ctx, {takeover.from_mvno_id, takeover.to_mvno_id}),
+            "refresh_seconds": TAKEOVER_REFRESH_SECONDS if running else None,
+        }
+
+    return await web.page(request, "takeover.html", load)
+
+
+async def _mvno_names(ctx: RequestContext, mvno_ids: set[str]) -> dict[str, str]:
+    return {mvno_id: (await mvnos.get_visible(ctx, mvno_id)).name for mvno_id in sorted(mvno_ids)}
 
 
 @router.post("/mvnos/{mvno_id}/restrict")

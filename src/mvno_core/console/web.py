@@ -88,6 +88,8 @@ def render(
     query = request.url.query if request.method == "GET" else ""
     values.setdefault("error", None)
     values.setdefault("form", {})
+    # A page that follows a running job reloads itself this often (seconds); None: never.
+    values.setdefault("refresh_seconds", None)
     html = ENV.get_template(template).render(
         t=STRINGS[lang],
         lang=lang,

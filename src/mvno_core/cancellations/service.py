@@ -201,3 +201,8 @@ async def settlement(ctx: RequestContext, month: str) -> SettlementRead:
             for p in rules.net(pairs)
         ],
     )
+
+
+async def ids_for_lines(ctx: RequestContext, line_ids: list[str]) -> list[str]:
+    """Ids of these lines' cancellations (one per line at most), for their history."""
+    return await repository.ids_for_lines(ctx.session, line_ids)

@@ -36,6 +36,7 @@ from mvno_core.mvnos.schemas import MvnoReinstate, MvnoRestrict
 from mvno_core.numbers import msisdn as msisdns
 from mvno_core.numbers import service as numbers
 from mvno_core.reference.data import PROVINCES
+from mvno_core.reservations import service as reservations
 from mvno_core.subscribers import service as subscribers
 from mvno_core.subscribers.idcheck import IdType
 from mvno_core.subscribers.lifecycle import VerificationMethod
@@ -46,6 +47,8 @@ router = APIRouter(prefix="/console", include_in_schema=False, route_class=web.C
 
 CSS = resources.files("mvno_core.console").joinpath("static/console.css").read_bytes()
 HISTORY_LIMIT = 200
+# The audit page shows the newest entries of its filter (the API pages through all of them).
+AUDIT_PAGE = 100
 # How often a page showing a running takeover reloads itself (the worker commits a batch at a time).
 TAKEOVER_REFRESH_SECONDS = 3
 
@@ -147,13 +150,18 @@ async def _journal(ctx: RequestContext, action: str) -> None:
 # --- number and line ----------------------------------------------------------------------------
 
 
-async def _history(ctx: RequestContext, line_ids: list[str]) -> list[Any]:
-    entries: list[Any] = []
-    for line_id in line_ids:
-        entries += await audit.list_entries(
-            ctx, subject_kind="line", subject_id=line_id, after_id=None, limit=HISTORY_LIMIT
-        )
-    return sorted(entries, key=lambda entry: entry["recorded_at"], reverse=True)
+async def _history(
+    ctx: RequestContext, line_ids: list[str], subjects: list[tuple[str, str]] | None = None
+) -> list[Any]:
+    """Newest first: the entries about these lines, their disputes and cancellations, and any other
+    subjects given (a number and its reservations)."""
+    related = [
+        *(subjects or []),
+        *(("line", line_id) for line_id in line_ids),
+        *(("dispute", ident) for ident in await lines.dispute_ids(ctx, line_ids)),
+        *(("cancellation", ident) for ident in await cancellations.ids_for_lines(ctx, line_ids)),
+    ]
+    return await audit.entries_for_subjects(ctx, related, limit=HISTORY_LIMIT)
 
 
 @router.get("/numbers")
@@ -171,7 +179,14 @@ async def number_page(request: Request, msisdn: str | None = None) -> Response:
             "number": number,
             "mvno": mvno,
             "lines": on_number,
-            "history": await _history(ctx, [line.id for line in on_number]),
+            "history": await _history(
+                ctx,
+                [line.id for line in on_number],
+                [
+                    ("number", normalised),
+                    *(("reservation", ident) for ident in await reservations.ids_for_number(ctx, normalised)),
+                ],
+            ),
             "query": normalised,
         }
 
@@ -353,7 +368,9 @@ async def audit_page(
     async def load(ctx: RequestContext, _: Form) -> dict[str, Any]:
         kind = web.bounded(subject_kind or None, "subject_kind", 32)
         ident = web.bounded(subject_id or None, "subject_id", 64)
-        entries = await audit.list_entries(ctx, subject_kind=kind, subject_id=ident, after_id=None, limit=100)
+        entries = await audit.list_entries(
+            ctx, subject_kind=kind, subject_id=ident, after_id=None, limit=AUDIT_PAGE, newest_first=True
+        )
         return {
             "entries": entries,
             "subject_kind": kind or "",

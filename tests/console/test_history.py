@@ -5,6 +5,7 @@ nowhere a subscriber's name or ID number in clear."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
 
@@ -17,6 +18,20 @@ from tests.conftest import ShiftableClock
 from tests.console.conftest import Desk, page_token, sign_in
 
 ACTION = re.compile(r"<td><code>([a-z_]+\.[a-z_]+)</code></td>")
+FACT = re.compile(r"<dt>([^<]+)</dt><dd>(.*?)</dd>", re.S)
+TAG = re.compile(r"<[^>]+>")
+
+
+def facts_of(html: str) -> dict[str, str]:
+    """The page's first facts list: label → text."""
+    start = html.index('<dl class="facts">')
+    block = html[start : html.index("</dl>", start)]
+    return {label: TAG.sub("", value).strip() for label, value in FACT.findall(block)}
+
+
+def stamp(rfc3339: str) -> str:
+    """An API instant as the console prints it (UTC, to the second)."""
+    return datetime.fromisoformat(rfc3339).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 async def test_a_numbers_history_is_its_whole_life(
@@ -30,8 +45,12 @@ async def test_a_numbers_history_is_its_whole_life(
     assert desk.scene is not None
     partner, operator = desk.scene.partner, Desk.bearer(desk.operator)
     msisdn = desk.scene.number(2)
+    await sign_in(web, desk.operator)
     reserved = await client.post("/v1/reservations", json={"msisdn": msisdn}, headers=partner)
     assert reserved.status_code == 201, reserved.text
+    facts = facts_of((await web.get(f"/console/numbers?msisdn={msisdn}")).text)
+    assert facts["预占至"] == stamp(reserved.json()["expires_at"])
+    assert (facts["等级"], facts["基础运营商"]) == ("standard", "CMCC")
     released = await client.delete(f"/v1/reservations/{reserved.json()['id']}", headers=partner)
     assert released.status_code == 204
     activated = await desk.scene.activate(client, msisdn, subscriber_id=desk.subscriber_id)
@@ -43,12 +62,18 @@ async def test_a_numbers_history_is_its_whole_life(
         f"/v1/disputes/{disputed.json()['id']}/resolve", json={"outcome": "owner_confirmed"}, headers=operator
     )
     assert resolved.status_code == 200, resolved.text
+    facts = facts_of((await web.get(f"/console/numbers?msisdn={msisdn}")).text)
+    assert facts["线路"] == line_id
     cancelled = await client.post(f"/v1/lines/{line_id}/cancellations", json=body(), headers=partner)
     assert cancelled.status_code == 201, cancelled.text
+    number = (await client.get(f"/v1/numbers/{msisdn}", headers=operator)).json()
+    page = (await web.get(f"/console/numbers?msisdn={msisdn}")).text
+    assert "status-quarantined" in page
+    assert facts_of(page)["冷冻期至"] == stamp(number["quarantine_until"])
     clock.advance(days=settings.quarantine_days + 1)
     await sweeper.sweep_once(db, clock, settings)
 
-    await sign_in(web, desk.operator)
+    await sign_in(web, desk.operator)  # the session idled out meanwhile
     page = await web.get(f"/console/numbers?msisdn={msisdn}")
     actions = ACTION.findall(page.text)
     assert actions[0] == "number.released"

@@ -4,9 +4,14 @@ entries and events."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import httpx
+from fastapi.routing import APIRoute
 
 from mvno_core.console.i18n import STRINGS
+from mvno_core.console.router import router as console_router
 from mvno_core.events import sequencer
 from mvno_core.kernel.db import Database
 from tests import factories
@@ -235,7 +240,10 @@ async def test_operator_restricts_and_reinstates_an_mvno(
 ) -> None:
     await sign_in(web, desk.operator)
     page, token = await page_token(web, f"/console/mvnos/{desk.mvno_id}")
-    assert "<meter" in page.text  # the block's utilisation bar
+    # The block's utilisation bar: one number of its 10,000 in use.
+    assert '<meter min="0" max="10000" value="1"' in page.text
+    counts = dict(re.findall(r'<dd data-status="(\w+)">(\d+)</dd>', page.text))
+    assert counts == {"active": "1", "suspended": "0", "cancelled": "0"}
     operator = Desk.bearer(desk.operator)
     empty = await web.post(f"/console/mvnos/{desk.mvno_id}/restrict", data={"csrf": token, "reason": " "})
     assert "reason" in (await web.get(empty.headers["location"])).text
@@ -271,3 +279,41 @@ async def test_text_from_requests_is_escaped(web: httpx.AsyncClient, desk: Desk)
     css = await web.get("/console/static/console.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
+
+
+async def test_every_console_post_refuses_a_missing_token(
+    web: httpx.AsyncClient, client: httpx.AsyncClient, desk: Desk
+) -> None:
+    """Every POST route the console has, not only the ones other tests walk: no token, no action."""
+    await sign_in(web, desk.operator)
+    values = {
+        "line_id": desk.line_id,
+        "mvno_id": desk.mvno_id,
+        "hold_id": "hld_any",
+        "takeover_id": "tko_any",
+    }
+    posts = [
+        route.path.format(**values)
+        for route in console_router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/console") and "POST" in route.methods
+    ]
+    assert len(posts) >= 8
+    for path in posts:
+        refused = await web.post(path, data={"reason": "user_request", "id_type": "resident_id"})
+        assert refused.status_code == 403, path
+        assert STRINGS["zh"]["csrf_refused"] in refused.text, path
+    line = (await client.get(f"/v1/lines/{desk.line_id}", headers=Desk.bearer(desk.operator))).json()
+    assert (line["status"], line["open_holds"]) == ("active", [])
+
+
+def test_every_form_that_posts_carries_the_token() -> None:
+    templates = Path(__file__).resolve().parents[2] / "src" / "mvno_core" / "console" / "templates"
+    forms = [
+        (template.name, form)
+        for template in templates.glob("*.html")
+        for form in re.findall(r"<form\b.*?</form>", template.read_text(), flags=re.S)
+        if 'method="post"' in form
+    ]
+    assert len(forms) >= 9
+    for name, form in forms:
+        assert re.search(r'<input type="hidden" name="csrf" value="\{\{ (session\.)?csrf \}\}">', form), name

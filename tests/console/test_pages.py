@@ -139,6 +139,7 @@ async def test_regulator_reads_but_cannot_write(
     assert lookup.status_code == 200
     assert f"{desk.msisdn[:3]}****{desk.msisdn[-4:]}" in lookup.text
     assert desk.id_number not in lookup.text
+    assert "/disputes" not in lookup.text  # no "not my card" button for the regulator
 
 
 async def test_holds_through_the_console_are_the_apis_own(

@@ -11,7 +11,7 @@ import socket
 import sys
 import warnings
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import psycopg
 import pydantic
@@ -33,6 +33,9 @@ from mvno_core.ops import demo, health, migrate, sweeper
 from mvno_core.subscribers import pii, rotation
 from mvno_core.subscribers.repository import SealedTable
 from mvno_core.webhooks import worker as webhook_worker
+
+if TYPE_CHECKING:
+    import uvicorn
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -199,8 +202,22 @@ def serve(
     # uvicorn re-raises SIGTERM after its graceful shutdown; with the default disposition the process
     # would die on the spot, skipping the exit hook that stops the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    config = uvicorn.Config(create_app(settings, database_url=url), log_config=None)
+    config = server_config(create_app(settings, database_url=url), settings)
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    """How uvicorn serves the app: forwarded headers believed only from ``MVNO_FORWARDED_ALLOW_IPS``
+    (so behind a trusted TLS proxy the request's scheme is https and console cookies are Secure)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        **options,
+    )
 
 
 async def _seed(db: Database, settings: Settings) -> list[demo.DemoKey] | None:

@@ -22,6 +22,7 @@ from mvno_core.auth.service import authenticate, authenticate_in_lane, principal
 from mvno_core.blocks.router import router as blocks_router
 from mvno_core.cancellations.router import router as cancellations_router
 from mvno_core.console.router import router as console_router
+from mvno_core.console.web import install_error_pages as install_console_error_pages
 from mvno_core.events.listener import FeedSequencer
 from mvno_core.events.router import router as events_router
 from mvno_core.kernel.clock import Clock, SystemClock
@@ -153,6 +154,7 @@ def create_app(
     app.state.migration_head = health.expected_head()
 
     install_problem_handlers(app)
+    install_console_error_pages(app)
     app.openapi = lambda: _openapi_with_problem_media_type(app)  # type: ignore[method-assign]
     for router in (
         health.router,

@@ -8,40 +8,37 @@ overridden with module scope) and the desk is built synchronously over the live 
 The walk a back-office agent does: sign in → find a number → open its line → place a user_request
 hold → see the line suspended with its reason → lift it → 一证通查 shows the line → sign out. Then the
 refusals: a regulator has no write controls and its forged POST (valid CSRF token) is refused, a form
-without its token is refused, a partner key cannot sign in. Writes the line page's screenshot to
-``.github/screenshots/line-page.png`` (shown in the README).
+without its token is refused, a partner key cannot sign in. And a running takeover's progress on the
+exiting MVNO's page moves to "completed" by itself while its batches run. Writes the line page's
+screenshot to ``.github/screenshots/line-page.png`` (shown in the README).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
-from mvno_core.auth.keys import generate_secret, hash_secret, hint_of
 from mvno_core.kernel.config import Settings
-from mvno_core.kernel.ids import new_id
-from mvno_core.main import create_app
+from mvno_core.kernel.db import Database
 from mvno_core.numbers.grading import Grade, grade_of
+from mvno_core.takeovers import worker
 from tests import factories
 from tests.conftest import ShiftableClock
 from tests.console.conftest import Desk
+from tests.console.live import insert_key, live_app
 from tests.lines.conftest import iccid, imsi
 
 CHROMIUM = os.environ.get("MVNO_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".github" / "screenshots"
-HOST = "127.0.0.1"
 
 # CI installs chromium before `make test` and sets MVNO_REQUIRE_BROWSER (.ci/run), so a missing browser fails
 # there; elsewhere the browser tests say why they did not run.
@@ -92,44 +89,10 @@ def browser_context_args() -> dict[str, Any]:
     return {"viewport": {"width": 1200, "height": 900}, "locale": "zh-CN"}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live_server(settings: Settings, clock: ShiftableClock) -> Iterator[str]:
-    """The real app under uvicorn in a thread (its own event loop and pool) on the test database."""
-    app = create_app(
-        settings.model_copy(update={"run_feed_sequencer_in_server": False}), clock=clock, run_sweeper=False
-    )
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="console-live-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://{HOST}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-def _key(conninfo: str, role: str) -> str:
-    secret = generate_secret()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO api_keys (id, secret_hash, hint, role, mvno_id, name, created_at) "
-            "VALUES (%s, %s, %s, %s, NULL, 'console browser test', now())",
-            (new_id("key"), hash_secret(secret), hint_of(secret), role),
-        )
-    return secret
+    with live_app(settings, clock) as base:
+        yield base
 
 
 def _created(response: httpx.Response) -> dict[str, Any]:
@@ -141,7 +104,7 @@ def _created(response: httpx.Response) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def desk(live_server: str, conninfo: str) -> Desk:
     """The console desk, built through the live server's API (synchronously: see the module note)."""
-    operator, regulator = _key(conninfo, "operator"), _key(conninfo, "regulator")
+    operator, regulator = insert_key(conninfo, "operator"), insert_key(conninfo, "regulator")
     with httpx.Client(base_url=live_server, trust_env=False, headers=Desk.bearer(operator)) as api:
         mvno = _created(api.post("/v1/mvnos", json=factories.mvno_body()))
         block = _created(
@@ -228,7 +191,8 @@ def test_the_agents_walk(page: Page, live_server: str, desk: Desk) -> None:
     expect(page.locator("#open-holds")).to_contain_text("用户申请停机")
     expect(page.locator("#open-holds")).to_contain_text("Suspended at the subscriber's request")
     expect(page.locator("#open-holds")).to_contain_text("用户来电要求停机")
-    expect(page.locator("#cancellation-placeholder")).to_be_visible()
+    expect(page.locator("#no-standing-blockers")).to_be_visible()
+    expect(page.locator("#cancel-line")).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "line-page.png"), full_page=True)
 
@@ -260,6 +224,7 @@ def test_refusals(browser: Browser, live_server: str, desk: Desk) -> None:
     expect(page.locator("#line-status")).to_be_visible()
     assert page.locator("#place-hold").count() == 0
     assert page.locator("form[action$='/disputes']").count() == 0
+    assert page.locator("#cancel-form").count() == 0
     token = page.locator("form[action='/console/logout'] input[name=csrf]").get_attribute("value")
     assert token
     forged = page.request.post(
@@ -285,3 +250,55 @@ def test_refusals(browser: Browser, live_server: str, desk: Desk) -> None:
     expect(page.locator("p.flash.error")).to_contain_text("合作方")
     assert not [c for c in partner.cookies() if c["name"] == "mvno_console"]
     partner.close()
+
+
+def _run_takeover(settings: Settings, clock: ShiftableClock, takeover_id: str) -> None:
+    """The takeover's batches, as the sweeper would run them, from a thread with an event loop of its own
+    (Playwright's is current on this one)."""
+
+    async def run() -> None:
+        database = Database(settings.database_url or "", pool_size=1, max_overflow=0)
+        try:
+            await worker.run_pending(database, clock, settings, takeover_id=takeover_id)
+        finally:
+            await database.dispose()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), name="takeover-batches")
+    thread.start()
+    thread.join(timeout=60)
+
+
+def test_takeover_progress_updates_itself(
+    page: Page,
+    live_server: str,
+    desk: Desk,
+    settings: Settings,
+    clock: ShiftableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def idle(*_: Any) -> None:
+        return None
+
+    # The live server's own kick would finish the takeover before the page is open.
+    monkeypatch.setattr(worker, "kick", idle)
+    base = live_server
+    with httpx.Client(base_url=base, trust_env=False, headers=Desk.bearer(desk.operator)) as api:
+        exiting = _created(api.post("/v1/mvnos", json=factories.mvno_body()))
+        _created(api.post(f"/v1/mvnos/{exiting['id']}/blocks", json={"segment": "165", "province": "11"}))
+        receiver = _created(api.post("/v1/mvnos", json=factories.mvno_body()))
+        started = api.post(
+            "/v1/takeovers",
+            json={"from_mvno_id": exiting["id"], "to_mvno_id": receiver["id"], "reason": "经营终止"},
+        )
+        assert started.status_code == 202, started.text
+        takeover_id = started.json()["id"]
+
+    _sign_in(page, base, desk.operator)
+    page.goto(f"{base}/console/mvnos/{exiting['id']}")
+    status = page.locator(f"#takeover-{takeover_id} .takeover-status")
+    expect(status).to_contain_text("进行中")
+    _run_takeover(settings, clock, takeover_id)
+    # No click, no navigation by the test: the page reloads itself and shows the end.
+    expect(status).to_contain_text("已完成", timeout=15_000)
+    expect(page.locator(f"#takeover-{takeover_id} .done-ratio")).to_have_text("100.0%")
+    expect(page.locator("#mvno-status")).to_contain_text("已终止")

@@ -4,37 +4,19 @@ entries and events."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from pathlib import Path
 
 import httpx
-import pytest
+from fastapi.routing import APIRoute
 
 from mvno_core.console.i18n import STRINGS
+from mvno_core.console.router import router as console_router
 from mvno_core.events import sequencer
 from mvno_core.kernel.db import Database
 from tests import factories
 from tests.conftest import ShiftableClock
-from tests.console.conftest import Desk, csrf_of
-
-
-@pytest.fixture
-async def web(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    """A client with a cookie jar of its own (the session-wide ``client`` is shared by every test)."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as c:
-        yield c
-
-
-async def sign_in(client: httpx.AsyncClient, secret: str) -> httpx.Response:
-    form = await client.get("/console/login")
-    assert form.status_code == 200
-    return await client.post("/console/login", data={"csrf": csrf_of(form.text), "api_key": secret})
-
-
-async def page_token(client: httpx.AsyncClient, path: str) -> tuple[httpx.Response, str]:
-    response = await client.get(path)
-    assert response.status_code == 200, response.text
-    return response, csrf_of(response.text)
+from tests.console.conftest import Desk, page_token, sign_in
 
 
 def test_both_languages_have_the_same_strings() -> None:
@@ -157,6 +139,7 @@ async def test_regulator_reads_but_cannot_write(
     assert lookup.status_code == 200
     assert f"{desk.msisdn[:3]}****{desk.msisdn[-4:]}" in lookup.text
     assert desk.id_number not in lookup.text
+    assert "/disputes" not in lookup.text  # no "not my card" button for the regulator
 
 
 async def test_holds_through_the_console_are_the_apis_own(
@@ -258,7 +241,10 @@ async def test_operator_restricts_and_reinstates_an_mvno(
 ) -> None:
     await sign_in(web, desk.operator)
     page, token = await page_token(web, f"/console/mvnos/{desk.mvno_id}")
-    assert "<meter" in page.text  # the block's utilisation bar
+    # The block's utilisation bar: one number of its 10,000 in use.
+    assert '<meter min="0" max="10000" value="1"' in page.text
+    counts = dict(re.findall(r'<dd data-status="(\w+)">(\d+)</dd>', page.text))
+    assert counts == {"active": "1", "suspended": "0", "cancelled": "0"}
     operator = Desk.bearer(desk.operator)
     empty = await web.post(f"/console/mvnos/{desk.mvno_id}/restrict", data={"csrf": token, "reason": " "})
     assert "reason" in (await web.get(empty.headers["location"])).text
@@ -294,3 +280,41 @@ async def test_text_from_requests_is_escaped(web: httpx.AsyncClient, desk: Desk)
     css = await web.get("/console/static/console.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
+
+
+async def test_every_console_post_refuses_a_missing_token(
+    web: httpx.AsyncClient, client: httpx.AsyncClient, desk: Desk
+) -> None:
+    """Every POST route the console has, not only the ones other tests walk: no token, no action."""
+    await sign_in(web, desk.operator)
+    values = {
+        "line_id": desk.line_id,
+        "mvno_id": desk.mvno_id,
+        "hold_id": "hld_any",
+        "takeover_id": "tko_any",
+    }
+    posts = [
+        route.path.format(**values)
+        for route in console_router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/console") and "POST" in route.methods
+    ]
+    assert len(posts) >= 8
+    for path in posts:
+        refused = await web.post(path, data={"reason": "user_request", "id_type": "resident_id"})
+        assert refused.status_code == 403, path
+        assert STRINGS["zh"]["csrf_refused"] in refused.text, path
+    line = (await client.get(f"/v1/lines/{desk.line_id}", headers=Desk.bearer(desk.operator))).json()
+    assert (line["status"], line["open_holds"]) == ("active", [])
+
+
+def test_every_form_that_posts_carries_the_token() -> None:
+    templates = Path(__file__).resolve().parents[2] / "src" / "mvno_core" / "console" / "templates"
+    forms = [
+        (template.name, form)
+        for template in templates.glob("*.html")
+        for form in re.findall(r"<form\b.*?</form>", template.read_text(), flags=re.S)
+        if 'method="post"' in form
+    ]
+    assert len(forms) >= 9
+    for name, form in forms:
+        assert re.search(r'<input type="hidden" name="csrf" value="\{\{ (session\.)?csrf \}\}">', form), name

@@ -21,6 +21,7 @@ async def list_page(
     subject_id: str | None,
     after_id: str | None,
     limit: int,
+    newest_first: bool = False,
 ) -> list[RowMapping]:
     clauses: list[str] = []
     params: dict[str, Any] = {"limit": limit}
@@ -37,7 +38,11 @@ async def list_page(
         params["after"] = after_id
     where = " AND ".join(clauses) or "TRUE"
     rows = await session.execute(
-        text(f"SELECT {COLUMNS} FROM audit_entries WHERE {where} ORDER BY id LIMIT :limit"), params
+        text(
+            f"SELECT {COLUMNS} FROM audit_entries WHERE {where} "
+            f"ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT :limit"
+        ),
+        params,
     )
     return [r._mapping for r in rows]
 
@@ -70,3 +75,25 @@ async def entries_from(session: AsyncSession, position: int, page: int) -> list[
 
 async def pending_count(session: AsyncSession) -> int:
     return int(await session.scalar(text("SELECT count(*) FROM audit_entries WHERE chain_pos IS NULL")) or 0)
+
+
+async def for_subjects(
+    session: AsyncSession, *, mvno_id: str | None, subjects: list[tuple[str, str]], limit: int
+) -> list[RowMapping]:
+    """The newest entries about any of these subjects: one branch per subject, each walking the
+    subject index backwards (a single IN list may be planned as a walk of the whole trail)."""
+    if not subjects:
+        return []
+    params: dict[str, Any] = {"limit": limit, "scope": mvno_id}
+    branches = []
+    for n, (kind, ident) in enumerate(subjects):
+        params[f"k{n}"], params[f"i{n}"] = kind, ident
+        branches.append(
+            f"(SELECT {COLUMNS} FROM audit_entries WHERE subject_kind = :k{n} AND subject_id = :i{n} "
+            "AND (CAST(:scope AS text) IS NULL OR mvno_id = :scope) ORDER BY id DESC LIMIT :limit)"
+        )
+    rows = await session.execute(
+        text(f"SELECT * FROM ({' UNION ALL '.join(branches)}) AS related ORDER BY id DESC LIMIT :limit"),
+        params,
+    )
+    return [r._mapping for r in rows]

@@ -22,7 +22,10 @@ async def list_entries(
     subject_id: str | None,
     after_id: str | None,
     limit: int,
+    newest_first: bool = False,
 ) -> list[RowMapping]:
+    """Oldest first from ``after_id`` (the API's pages); ``newest_first``: the latest ``limit`` (the
+    console's view of what just happened)."""
     return await repository.list_page(
         ctx.session,
         mvno_id=ctx.principal.mvno_scope(),
@@ -30,6 +33,17 @@ async def list_entries(
         subject_id=subject_id,
         after_id=after_id,
         limit=limit,
+        newest_first=newest_first,
+    )
+
+
+async def entries_for_subjects(
+    ctx: RequestContext, subjects: list[tuple[str, str]], *, limit: int
+) -> list[RowMapping]:
+    """One history across related subjects (a number, its lines, reservations, disputes,
+    cancellations), newest first, within the caller's scope."""
+    return await repository.for_subjects(
+        ctx.session, mvno_id=ctx.principal.mvno_scope(), subjects=subjects, limit=limit
     )
 
 

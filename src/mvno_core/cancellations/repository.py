@@ -87,3 +87,12 @@ async def settlement_pairs(session: AsyncSession, starts_at: datetime, ends_at: 
         {"starts_at": starts_at, "ends_at": ends_at},
     )
     return [row._mapping for row in rows]
+
+
+async def ids_for_lines(session: AsyncSession, line_ids: list[str]) -> list[str]:
+    if not line_ids:
+        return []
+    rows = await session.execute(
+        text("SELECT id FROM cancellations WHERE line_id = ANY(:ids) ORDER BY id"), {"ids": line_ids}
+    )
+    return [str(row[0]) for row in rows]

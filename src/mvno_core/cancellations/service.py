@@ -32,6 +32,7 @@ from mvno_core.kernel.problems import Forbidden, NotFound
 from mvno_core.lines import holds
 from mvno_core.lines import service as lines
 from mvno_core.lines.lifecycle import EndReason, LineStatus, ensure_live
+from mvno_core.lines.schemas import LineRead
 from mvno_core.reference.data import province_name
 from mvno_core.subscribers.lifecycle import RealNameStatus, VerificationResult
 
@@ -62,18 +63,7 @@ async def cancel(ctx: RequestContext, line_id: str, data: CancellationCreate) ->
     line = await holds.line_for_update(ctx, line_id)
     ensure_live(LineStatus(line["status"]))
     facts = await repository.line_facts(ctx.session, line_id)
-    found = rules.blockers(
-        rules.LineFacts(
-            identity_passed=data.identity_check.result is VerificationResult.PASSED,
-            subscriber_verified=facts["real_name_status"] == RealNameStatus.VERIFIED,
-            arrears_fen=line["arrears_fen"],
-            arrears_paid_fen=data.arrears_paid_fen or 0,
-            contract_end=line["contract_end"],
-            today_in_china=ctx.now.astimezone(CHINA_TIME).date(),
-            accept_contract_penalty=data.accept_contract_penalty,
-            open_dispute_id=facts["open_dispute_id"],
-        )
-    )
+    found = _blockers(ctx, facts, line["arrears_fen"], line["contract_end"], data)
     if found:
         codes = ", ".join(blocker["code"] for blocker in found)
         raise CancellationBlocked(f"The line cannot be cancelled yet: {codes}.", blockers=found)
@@ -123,6 +113,38 @@ async def cancel(ctx: RequestContext, line_id: str, data: CancellationCreate) ->
         event_type=COMPLETED_EVENT,
     )
     return read
+
+
+def _blockers(
+    ctx: RequestContext,
+    facts: RowMapping,
+    arrears_fen: int,
+    contract_end: date | None,
+    data: CancellationCreate | None,
+) -> list[dict[str, Any]]:
+    """``rules.blockers`` for this line; without a request (a preview), as if the counter's identity
+    check passed, nothing were paid and no penalty accepted."""
+    return rules.blockers(
+        rules.LineFacts(
+            identity_passed=data is None or data.identity_check.result is VerificationResult.PASSED,
+            subscriber_verified=facts["real_name_status"] == RealNameStatus.VERIFIED,
+            arrears_fen=arrears_fen,
+            arrears_paid_fen=(data.arrears_paid_fen or 0) if data else 0,
+            contract_end=contract_end,
+            today_in_china=ctx.now.astimezone(CHINA_TIME).date(),
+            accept_contract_penalty=data is not None and data.accept_contract_penalty,
+            open_dispute_id=facts["open_dispute_id"],
+        )
+    )
+
+
+async def standing_blockers(ctx: RequestContext, line: LineRead) -> tuple[str, list[dict[str, Any]]]:
+    """A live line the caller may see, before anyone is at the counter: its home province and every
+    blocker its records raise now, by ``cancel``'s own rules (the console shows them together ahead
+    of the visit; ``cancel`` decides again, under the line's lock)."""
+    facts = await repository.line_facts(ctx.session, line.id)
+    found = _blockers(ctx, facts, line.account.arrears_fen, line.contract_end, None)
+    return str(facts["home_province"]), found
 
 
 async def get_visible(ctx: RequestContext, cancellation_id: str) -> CancellationRead:
@@ -179,3 +201,8 @@ async def settlement(ctx: RequestContext, month: str) -> SettlementRead:
             for p in rules.net(pairs)
         ],
     )
+
+
+async def ids_for_lines(ctx: RequestContext, line_ids: list[str]) -> list[str]:
+    """Ids of these lines' cancellations (one per line at most), for their history."""
+    return await repository.ids_for_lines(ctx.session, line_ids)

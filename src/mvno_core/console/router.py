@@ -18,6 +18,8 @@ from mvno_core.audit import service as audit
 from mvno_core.audit.journal import Subject, record
 from mvno_core.auth import service as auth_service
 from mvno_core.blocks import service as blocks
+from mvno_core.cancellations import service as cancellations
+from mvno_core.cancellations.schemas import CancellationCreate
 from mvno_core.console import sessions, web
 from mvno_core.console.i18n import LANGUAGES, STRINGS
 from mvno_core.console.web import Form
@@ -27,20 +29,28 @@ from mvno_core.kernel.problems import Unauthorized
 from mvno_core.kernel.routing import new_context
 from mvno_core.lines import holds
 from mvno_core.lines import service as lines
-from mvno_core.lines.lifecycle import HoldReason, may_lift, may_place
+from mvno_core.lines.lifecycle import HoldReason, LineStatus, may_lift, may_place
 from mvno_core.lines.schemas import DisputeCreate, HoldCreate, HoldLift
 from mvno_core.mvnos import service as mvnos
 from mvno_core.mvnos.schemas import MvnoReinstate, MvnoRestrict
 from mvno_core.numbers import msisdn as msisdns
 from mvno_core.numbers import service as numbers
+from mvno_core.reference.data import PROVINCES
+from mvno_core.reservations import service as reservations
 from mvno_core.subscribers import service as subscribers
 from mvno_core.subscribers.idcheck import IdType
+from mvno_core.subscribers.lifecycle import VerificationMethod
 from mvno_core.subscribers.schemas import IdentityQuery
+from mvno_core.takeovers import service as takeovers
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=web.ConsoleRoute)
 
 CSS = resources.files("mvno_core.console").joinpath("static/console.css").read_bytes()
 HISTORY_LIMIT = 200
+# The audit page shows the newest entries of its filter (the API pages through all of them).
+AUDIT_PAGE = 100
+# How often a page showing a running takeover reloads itself (the worker commits a batch at a time).
+TAKEOVER_REFRESH_SECONDS = 3
 
 
 @router.get("/static/console.css")
@@ -140,13 +150,18 @@ async def _journal(ctx: RequestContext, action: str) -> None:
 # --- number and line ----------------------------------------------------------------------------
 
 
-async def _history(ctx: RequestContext, line_ids: list[str]) -> list[Any]:
-    entries: list[Any] = []
-    for line_id in line_ids:
-        entries += await audit.list_entries(
-            ctx, subject_kind="line", subject_id=line_id, after_id=None, limit=HISTORY_LIMIT
-        )
-    return sorted(entries, key=lambda entry: entry["recorded_at"], reverse=True)
+async def _history(
+    ctx: RequestContext, line_ids: list[str], subjects: list[tuple[str, str]] | None = None
+) -> list[Any]:
+    """Newest first: the entries about these lines, their disputes and cancellations, and any other
+    subjects given (a number and its reservations)."""
+    related = [
+        *(subjects or []),
+        *(("line", line_id) for line_id in line_ids),
+        *(("dispute", ident) for ident in await lines.dispute_ids(ctx, line_ids)),
+        *(("cancellation", ident) for ident in await cancellations.ids_for_lines(ctx, line_ids)),
+    ]
+    return await audit.entries_for_subjects(ctx, related, limit=HISTORY_LIMIT)
 
 
 @router.get("/numbers")
@@ -164,7 +179,14 @@ async def number_page(request: Request, msisdn: str | None = None) -> Response:
             "number": number,
             "mvno": mvno,
             "lines": on_number,
-            "history": await _history(ctx, [line.id for line in on_number]),
+            "history": await _history(
+                ctx,
+                [line.id for line in on_number],
+                [
+                    ("number", normalised),
+                    *(("reservation", ident) for ident in await reservations.ids_for_number(ctx, normalised)),
+                ],
+            ),
             "query": normalised,
         }
 
@@ -176,6 +198,9 @@ async def line_page(request: Request, line_id: str) -> Response:
     async def load(ctx: RequestContext, _: Form) -> dict[str, Any]:
         line = await lines.get_visible(ctx, line_id[:40])
         role = ctx.principal.role
+        home, blockers = "", list[dict[str, Any]]()
+        if line.status is not LineStatus.CANCELLED:
+            home, blockers = await cancellations.standing_blockers(ctx, line)
         return {
             "line": line,
             "mvno": await mvnos.get_visible(ctx, line.mvno_id),
@@ -183,6 +208,10 @@ async def line_page(request: Request, line_id: str) -> Response:
             "history": await _history(ctx, [line.id]),
             "placeable": [reason for reason in HoldReason if may_place(role, reason)],
             "liftable": {reason for reason in HoldReason if may_lift(role, reason)},
+            "home_province": home,
+            "standing_blockers": blockers,
+            "provinces": PROVINCES,
+            "methods": list(VerificationMethod),
         }
 
     return await web.page(request, "line.html", load)
@@ -204,6 +233,26 @@ async def lift_hold(request: Request, line_id: str, hold_id: str) -> Response:
     async def run(ctx: RequestContext, form: Form) -> object:
         body = HoldLift.model_validate({"note": web.optional(form, "note")})
         return await holds.lift(ctx, line_id, hold_id, body.note)
+
+    return await web.act(request, run, f"/console/lines/{quote(line_id)}")
+
+
+@router.post("/lines/{line_id}/cancellations")
+async def cancel_line(request: Request, line_id: str) -> Response:
+    async def run(ctx: RequestContext, form: Form) -> object:
+        body = CancellationCreate.model_validate(
+            {
+                "requested_province": form.get("requested_province", ""),
+                "identity_check": {
+                    "method": form.get("identity_method", ""),
+                    "result": form.get("identity_result", ""),
+                },
+                "arrears_paid_fen": web.fen_of(form, "arrears_paid_yuan"),
+                # An unticked checkbox is not sent at all.
+                "accept_contract_penalty": "accept_contract_penalty" in form,
+            }
+        )
+        return await cancellations.cancel(ctx, line_id, body)
 
     return await web.act(request, run, f"/console/lines/{quote(line_id)}")
 
@@ -254,15 +303,39 @@ async def mvno_list(request: Request) -> Response:
 async def mvno_page(request: Request, mvno_id: str) -> Response:
     async def load(ctx: RequestContext, _: Form) -> dict[str, Any]:
         mvno = await mvnos.get_visible(ctx, mvno_id[:40])
+        moves = await takeovers.list_for_mvno(ctx, mvno.id)
         return {
             "mvno": mvno,
             "blocks": await blocks.list_visible(
                 ctx, mvno_id=mvno.id, segment=None, province=None, after_prefix=None, limit=1000
             ),
             "line_counts": await lines.status_counts(ctx, mvno.id),
+            "takeovers": moves,
+            "names": await _mvno_names(ctx, {m for t in moves for m in (t.from_mvno_id, t.to_mvno_id)}),
+            "refresh_seconds": TAKEOVER_REFRESH_SECONDS,
         }
 
     return await web.page(request, "mvno.html", load)
+
+
+@router.get("/takeovers/{takeover_id}")
+async def takeover_page(request: Request, takeover_id: str) -> Response:
+    """A takeover's progress, re-read every few seconds while it runs (a meta refresh: no script)."""
+
+    async def load(ctx: RequestContext, _: Form) -> dict[str, Any]:
+        takeover = await takeovers.get_visible(ctx, takeover_id[:40])
+        running = takeover.status == "running"
+        return {
+            "takeover": takeover,
+            "names": await _mvno_names(ctx, {takeover.from_mvno_id, takeover.to_mvno_id}),
+            "refresh_seconds": TAKEOVER_REFRESH_SECONDS if running else None,
+        }
+
+    return await web.page(request, "takeover.html", load)
+
+
+async def _mvno_names(ctx: RequestContext, mvno_ids: set[str]) -> dict[str, str]:
+    return {mvno_id: (await mvnos.get_visible(ctx, mvno_id)).name for mvno_id in sorted(mvno_ids)}
 
 
 @router.post("/mvnos/{mvno_id}/restrict")
@@ -295,7 +368,9 @@ async def audit_page(
     async def load(ctx: RequestContext, _: Form) -> dict[str, Any]:
         kind = web.bounded(subject_kind or None, "subject_kind", 32)
         ident = web.bounded(subject_id or None, "subject_id", 64)
-        entries = await audit.list_entries(ctx, subject_kind=kind, subject_id=ident, after_id=None, limit=100)
+        entries = await audit.list_entries(
+            ctx, subject_kind=kind, subject_id=ident, after_id=None, limit=AUDIT_PAGE, newest_first=True
+        )
         return {
             "entries": entries,
             "subject_kind": kind or "",

@@ -9,18 +9,24 @@ server, whatever the page shows. A failed action shows the problem's ``detail``,
 from __future__ import annotations
 
 import base64
+import contextlib
+import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
 import jinja2
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mvno_core.auth import service as auth_service
 from mvno_core.console import sessions
@@ -48,10 +54,16 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_FLASH = 600
+# A cancellation has four kinds of blocker (cancellations/rules.py); the bounds keep the cookie small.
+MAX_BLOCKERS = 8
+MAX_BLOCKER_VALUE = 64
 
 Form = dict[str, str]
 Loader = Callable[[RequestContext, Form], Awaitable[dict[str, Any]]]
 Action = Callable[[RequestContext, Form], Awaitable[object]]
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+# Headers of the kernel's problem answer a page keeps (when to retry; which methods the path takes).
+KEPT_PROBLEM_HEADERS = ("retry-after", "allow")
 
 
 class SessionEnded(Exception):
@@ -76,6 +88,8 @@ def render(
     query = request.url.query if request.method == "GET" else ""
     values.setdefault("error", None)
     values.setdefault("form", {})
+    # A page that follows a running job reloads itself this often (seconds); None: never.
+    values.setdefault("refresh_seconds", None)
     html = ENV.get_template(template).render(
         t=STRINGS[lang],
         lang=lang,
@@ -93,27 +107,116 @@ def render(
     return response
 
 
-def _read_flash(request: Request) -> dict[str, str] | None:
+def _read_flash(request: Request) -> dict[str, Any] | None:
     raw = request.cookies.get(sessions.FLASH_COOKIE)
     if not raw:
         return None
     try:
-        kind, text = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        kind, text, *rest = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        blockers = [
+            {str(name): str(value)[:MAX_BLOCKER_VALUE] for name, value in dict(blocker).items()}
+            for blocker in (rest[0] if rest else [])[:MAX_BLOCKERS]
+        ]
     except (ValueError, TypeError):
         return None
-    return {"kind": str(kind), "text": str(text)[:MAX_FLASH]}
+    return {"kind": str(kind), "text": str(text)[:MAX_FLASH], "blockers": blockers}
 
 
-def _flash(request: Request, response: Response, kind: str, text: str) -> None:
-    """A one-shot message for the page the action redirects to (rendered escaped, like all text)."""
-    value = base64.urlsafe_b64encode(json.dumps([kind, text[:MAX_FLASH]]).encode()).decode().rstrip("=")
+def _flash(
+    request: Request, response: Response, kind: str, text: str, blockers: list[Any] | None = None
+) -> None:
+    """A one-shot message for the page the action redirects to (rendered escaped, like all text),
+    with a refused cancellation's blockers, so the page lists every one of them together."""
+    message = [kind, text[:MAX_FLASH], (blockers or [])[:MAX_BLOCKERS]]
+    value = base64.urlsafe_b64encode(json.dumps(message, default=str).encode()).decode().rstrip("=")
     sessions.set_cookie(request, response, sessions.FLASH_COOKIE, value)
 
 
 def problem_page(
-    request: Request, session: ConsoleSession | None, status: int, title: str, detail: str
+    request: Request,
+    session: ConsoleSession | None,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    request_id: str | None = None,
 ) -> Response:
-    return render(request, "problem.html", status=status, session=session, title=title, detail=detail)
+    return render(
+        request,
+        "problem.html",
+        status=status,
+        session=session,
+        title=title,
+        detail=detail,
+        request_id=request_id,
+    )
+
+
+def _kernel_handler(app: FastAPI, exc: Exception) -> Handler:
+    """The app's own problem handler for this exception (most specific class first), so a page says
+    what the API would: same status, title, detail and request id, logged the same way."""
+    for cls in type(exc).__mro__:
+        handler = app.exception_handlers.get(cls)
+        if handler is not None:
+            return handler
+    raise exc  # unreachable: the kernel registers a handler for Exception
+
+
+async def failure_page(request: Request, exc: Exception, handler: Handler | None = None) -> Response:
+    """Any failure under /console as an HTML problem page: the kernel decides the problem (and logs
+    the traceback of an unexpected one), the page shows its title, detail and request id, never a
+    traceback and never the API's JSON."""
+    answer = (handler or _kernel_handler(request.app, exc))(request, exc)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    problem = json.loads(bytes(answer.body))
+    session = None
+    # The session only decides whether the page has the navigation; a failure reading it (the very
+    # failure being shown, say a broken signing key) must not hide the page.
+    with contextlib.suppress(Exception):
+        session = sessions.read_session(request, _now(request))
+    response = problem_page(
+        request,
+        session,
+        answer.status_code,
+        str(problem.get("title", "")),
+        str(problem.get("detail", "")),
+        request_id=problem.get("request_id"),
+    )
+    for name in KEPT_PROBLEM_HEADERS:
+        if name in answer.headers:
+            response.headers[name] = answer.headers[name]
+    return response
+
+
+class ConsoleRoute(APIRoute):
+    """A console route: whatever escapes the page (a database refusal, a bad query parameter, a bug)
+    is answered with a problem page rather than the API's problem+json."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                return await failure_page(request, exc)
+
+        return guarded
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """No console route matched (unknown page, wrong method): under /console, a page as well."""
+    kernel = _kernel_handler(app, StarletteHTTPException(404))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if path == sessions.PATH or path.startswith(sessions.PATH + "/"):
+            return await failure_page(request, exc, kernel)
+        answer = kernel(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 def to_login(request: Request, *, ended: bool) -> Response:
@@ -225,13 +328,23 @@ async def act(request: Request, action: Action, back: str) -> Response:
     except ValidationError as exc:
         return _back(request, session, back, "error", validation_detail(exc), now)
     except DomainError as exc:
-        return _back(request, session, back, "error", exc.detail, now)
+        blockers = exc.members.get("blockers")
+        return _back(request, session, back, "error", exc.detail, now, blockers=blockers)
     return _back(request, session, back, "ok", t["done"], now)
 
 
-def _back(request: Request, session: ConsoleSession, back: str, kind: str, text: str, now: Any) -> Response:
+def _back(
+    request: Request,
+    session: ConsoleSession,
+    back: str,
+    kind: str,
+    text: str,
+    now: Any,
+    *,
+    blockers: list[Any] | None = None,
+) -> Response:
     response = RedirectResponse(back, status_code=303)
-    _flash(request, response, kind, text)
+    _flash(request, response, kind, text, blockers)
     sessions.write_session(request, response, replace(session, last_seen=now))
     return response
 
@@ -239,6 +352,20 @@ def _back(request: Request, session: ConsoleSession, back: str, kind: str, text:
 def optional(form: Form, name: str) -> str | None:
     value = form.get(name, "").strip()
     return value or None
+
+
+# Yuan as a cashier types them: whole yuan, or yuan and jiao/fen (12, 12.5, 12.50).
+YUAN = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+
+
+def fen_of(form: Form, name: str) -> int | None:
+    """An optional amount typed in yuan, as the API's integer fen (exact: no float on the way)."""
+    value = optional(form, name)
+    if value is None:
+        return None
+    if not YUAN.match(value):
+        raise ValidationFailed(f"{name} is an amount in yuan, e.g. 12.50.", loc=("body", name))
+    return int(Decimal(value) * 100)
 
 
 def bounded(value: str | None, name: str, limit: int) -> str | None:

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Proxies whose X-Forwarded-Proto / X-Forwarded-For are believed (comma-separated addresses or
+    # networks, "*" for any): behind a TLS-terminating proxy the app then sees https, so the console's
+    # cookies are Secure. Anyone else's forwarded headers are ignored.
+    forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "INFO"
     # Public base for RFC 9457 ``type`` URIs.
     problem_base_uri: str = "https://mvno-core.example/problems/"

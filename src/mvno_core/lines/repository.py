@@ -351,3 +351,12 @@ async def count_by_status(session: AsyncSession, mvno_id: str) -> dict[str, int]
         {"mvno": mvno_id},
     )
     return {row.status: row.n for row in rows}
+
+
+async def dispute_ids_of(session: AsyncSession, line_ids: list[str]) -> list[str]:
+    if not line_ids:
+        return []
+    rows = await session.execute(
+        text("SELECT id FROM disputes WHERE line_id = ANY(:ids) ORDER BY id"), {"ids": line_ids}
+    )
+    return [str(row[0]) for row in rows]

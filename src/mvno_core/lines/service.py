@@ -243,3 +243,8 @@ async def end_line(ctx: RequestContext, line: RowMapping, reason: EndReason) -> 
 
 
 subscribers.after_passed_verification.append(after_passed_verification)
+
+
+async def dispute_ids(ctx: RequestContext, line_ids: list[str]) -> list[str]:
+    """Ids of these lines' disputes (open or resolved), for their history."""
+    return await repository.dispute_ids_of(ctx.session, line_ids)

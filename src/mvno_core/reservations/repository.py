@@ -39,3 +39,12 @@ async def get(session: AsyncSession, reservation_id: str, *, lock: bool = False)
         )
     ).first()
     return row._mapping if row else None
+
+
+async def ids_for_number(session: AsyncSession, msisdn: str, limit: int) -> list[str]:
+    """The number's newest reservations (any status), by the msisdn index."""
+    rows = await session.execute(
+        text("SELECT id FROM reservations WHERE msisdn = :msisdn ORDER BY id DESC LIMIT :limit"),
+        {"msisdn": msisdn, "limit": limit},
+    )
+    return [str(row[0]) for row in rows]

@@ -261,3 +261,9 @@ async def expire_due(ctx: RequestContext, *, batch: int = 1000) -> int:
         event_type=EXPIRED_EVENT,
     )
     return len(rows)
+
+
+async def ids_for_number(ctx: RequestContext, msisdn: str, *, limit: int = 50) -> list[str]:
+    """Ids of the number's newest reservations, for its history (the history's read applies the
+    caller's scope to what it shows)."""
+    return await repository.ids_for_number(ctx.session, msisdn, limit)

@@ -61,6 +61,19 @@ async def get(session: AsyncSession, takeover_id: str) -> RowMapping | None:
     return row._mapping if row else None
 
 
+async def for_mvno(session: AsyncSession, mvno_id: str, limit: int) -> list[RowMapping]:
+    """Takeovers an MVNO exits by or receives, newest first. One per exiting MVNO at most, so the
+    table stays as small as the registry: no index on the receiver is needed."""
+    rows = await session.execute(
+        text(
+            f"SELECT {TAKEOVER_COLUMNS} FROM takeovers WHERE from_mvno_id = :m OR to_mvno_id = :m "
+            "ORDER BY started_at DESC, id DESC LIMIT :limit"
+        ),
+        {"m": mvno_id, "limit": limit},
+    )
+    return [row._mapping for row in rows]
+
+
 async def next_running(session: AsyncSession, takeover_id: str | None) -> RowMapping | None:
     """A running takeover no other worker is working on right now, locked for this batch."""
     only = " AND id = :id" if takeover_id else ""

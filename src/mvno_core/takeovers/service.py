@@ -126,6 +126,14 @@ async def get_visible(ctx: RequestContext, takeover_id: str) -> TakeoverRead:
     return to_read(row)
 
 
+async def list_for_mvno(ctx: RequestContext, mvno_id: str, *, limit: int = 20) -> list[TakeoverRead]:
+    """The takeovers an MVNO exits by or receives, as ``get_visible`` would show each (a partner:
+    the ones its MVNO receives)."""
+    scope = ctx.principal.mvno_scope()
+    rows = await repository.for_mvno(ctx.session, mvno_id, limit)
+    return [to_read(row) for row in rows if scope is None or row["to_mvno_id"] == scope]
+
+
 async def run_batch(ctx: RequestContext, takeover_id: str | None = None) -> str | None:
     """One batch of a running takeover (the given one, or any no worker holds), in the caller's
     transaction. Returns the takeover's id, or None when there was nothing to do."""

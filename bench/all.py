@@ -155,7 +155,13 @@ def main() -> None:
         "reservations_ab",
     )
     activations = last_json(
-        run_step("bench.activations", "--seconds", "5" if args.quick else args.seconds), "activations"
+        run_step(
+            "bench.activations",
+            "--seconds",
+            "5" if args.quick else args.seconds,
+            *(["--rounds", "1"] if args.quick else []),
+        ),
+        "activations",
     )
 
     rows: list[tuple[str, str, str, str, str]] = []

@@ -294,7 +294,10 @@ def sweep_command(
 
 async def _follow(db: Database, settings: Settings) -> None:
     feed = FeedSequencer(
-        db, batch=settings.feed_sequencer_batch, idle_seconds=settings.feed_sequencer_idle_seconds
+        db,
+        batch=settings.feed_sequencer_batch,
+        idle_seconds=settings.feed_sequencer_idle_seconds,
+        gather_seconds=settings.feed_sequencer_gather_ms / 1000,
     )
     feed.attach()
     await asyncio.gather(

@@ -103,7 +103,10 @@ def create_app(
     sweep_in_server = settings.run_sweeper_in_server if run_sweeper is None else run_sweeper
     keyring = AuditKeyring(settings.signing_key_path())
     feed = FeedSequencer(
-        db, batch=settings.feed_sequencer_batch, idle_seconds=settings.feed_sequencer_idle_seconds
+        db,
+        batch=settings.feed_sequencer_batch,
+        idle_seconds=settings.feed_sequencer_idle_seconds,
+        gather_seconds=settings.feed_sequencer_gather_ms / 1000,
     )
 
     @asynccontextmanager

@@ -92,6 +92,42 @@ async def test_listener_positions_after_a_commit_and_on_notify(
             await task
 
 
+async def test_a_burst_of_commits_is_positioned_in_fewer_runs_than_events(
+    client: httpx.AsyncClient, operator: dict[str, str], db: Database, conninfo: str
+) -> None:
+    """With a gather interval, commits that arrive while a run and its pause are under way share the
+    next run: a burst costs a few runs, and still every event is positioned, once."""
+    _, cursor = await drain(client, operator, None, db)
+    feed = FeedSequencer(db, batch=1000, idle_seconds=3600, gather_seconds=0.2)
+    feed.attach()
+    task = asyncio.create_task(feed.run())
+    try:
+        await asyncio.wait_for(feed.listening.wait(), 10)
+        await asyncio.sleep(0.3)  # the catch-up run started by LISTEN, and its pause
+        runs_before = feed.runs
+        markers = [f"burst-{uuid.uuid4().hex}" for _ in range(40)]
+        for marker in markers:  # 40 commits, each waking the sequencer
+            with psycopg.connect(conninfo) as other:
+                other.execute(
+                    "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
+                    "VALUES (%s, 'test.marker', now(), NULL, 'test', %s, '{}')",
+                    (f"evt_{uuid.uuid4().hex}", marker),
+                )
+                other.execute("NOTIFY mvno_events")
+        assert set(markers) <= await _until_seen(client, operator, cursor, set(markers))
+        assert feed.runs - runs_before < len(markers)
+        with psycopg.connect(conninfo) as check:
+            row = check.execute(
+                "SELECT count(*), count(DISTINCT position) FROM events WHERE subject_id = ANY(%s)", (markers,)
+            ).fetchone()
+        assert row == (len(markers), len(markers))
+    finally:
+        feed.detach()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_open_transaction_in_another_database_does_not_hold_the_feed_back(
     client: httpx.AsyncClient, operator: dict[str, str], db: Database, admin_url: str
 ) -> None:

@@ -22,6 +22,7 @@ from mvno_core.kernel.db import Database
 
 FEED_SEQUENCER_LOCK = (2, 1)  # taken inside events_position_pending
 
+POSITION_BATCH_SQL = "SELECT events_position_pending(%s)"  # for a plain psycopg connection
 _POSITION_BATCH = text("SELECT events_position_pending(:batch)")
 
 

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     run_feed_sequencer_in_server: bool = True
     feed_sequencer_batch: int = Field(default=5000, ge=1)
     feed_sequencer_idle_seconds: float = Field(default=1.0, gt=0)
+    # After each run, let commits gather this long so a busy server positions many events per run.
+    feed_sequencer_gather_ms: float = Field(default=10.0, ge=0, le=1000)
     # The most positions one feed poll scans, so a filtered poll is bounded and still moves on.
     feed_scan_window: int = Field(default=10_000, ge=1)
 

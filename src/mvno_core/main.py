@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import Receive, Scope, Send
 
 from mvno_core import __version__
 from mvno_core.audit.checkpoints import AuditKeyring
@@ -60,6 +61,30 @@ and reservations, audit trail and event feed.
 * Errors: RFC 9457 `application/problem+json`, match on `code`.
 * Any POST may carry `Idempotency-Key` (replayed with `Idempotent-Replayed: true`).
 """
+
+
+class MvnoApp(FastAPI):
+    """The app, with the lean lane as its front door: the lane's routes (partners' activations) are
+    answered before Starlette's middleware stack is entered (kernel/lean.py); everything else, and
+    whatever the lane declines, goes through the whole stack."""
+
+    lean_lane: LeanLane | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = self.lean_lane
+        if lane is not None and lane.serves(scope):
+            scope["app"] = self  # as Starlette sets it: problem rendering reads the app's settings
+            await lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _with_front_door(app: FastAPI) -> MvnoApp:
+    """fastapi-offline builds a plain ``FastAPI`` (its docs pages need no CDN); the front door is a
+    subclass's ``__call__`` (Python finds ``__call__`` on the type), so the instance takes that type.
+    ``MvnoApp`` adds no state of its own beyond a class default, so the instance stays valid."""
+    app.__class__ = MvnoApp
+    return cast(MvnoApp, app)
 
 
 def _openapi_with_problem_media_type(app: FastAPI) -> dict[str, Any]:
@@ -138,11 +163,16 @@ def create_app(
 
     # Swagger UI and ReDoc assets are served from the pinned fastapi-offline package, not a CDN: /docs
     # must work on a machine without internet access (and leaks no page views to a third party).
-    app = FastAPIOffline(
-        title="mvno-core",
-        version=__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
+    app = _with_front_door(
+        FastAPIOffline(
+            title="mvno-core",
+            version=__version__,
+            description=DESCRIPTION,
+            lifespan=lifespan,
+            # Metrics are Prometheus's (/metrics) and logs are JSON lines; FastAPI's OpenTelemetry hooks
+            # would otherwise look up three global providers on every request.
+            telemetry={"tracing": False, "metrics": False, "logs": False},
+        )
     )
     app.state.settings = settings
     app.state.db = db
@@ -184,22 +214,16 @@ def create_app(
         app.include_router(router)
     lean_pool = LeanPool(db.url, settings)
     app.state.lean_pool = lean_pool
-    app.add_middleware(
-        LeanLane,
+    app.lean_lane = LeanLane(
+        functools.partial(FastAPI.__call__, app),  # the whole stack, for what the lane declines
         routes=LEAN_ROUTES,
-        route_objects={
-            (method, route.path): route
-            for route in app.routes
-            if isinstance(route, APIRoute)
-            for method in route.methods or ()
-            if any(lean.method == method and lean.path == route.path for lean in LEAN_ROUTES)
-        },
         settings=settings,
         clock=clock,
         pool=lean_pool,
         authenticate=authenticate_in_lane,
         rate_check=app.state.rate_limiter.check,
         events_committed=db.on_events_committed,
+        metrics=app.state.metrics,
     )
     app.add_middleware(AllowHeaderMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

@@ -29,6 +29,15 @@ async def _warm(client: httpx.AsyncClient, scene: Scene) -> None:
     assert (await client.get("/v1/line-profiles", headers=scene.partner)).status_code == 200
 
 
+async def _served_count(client: httpx.AsyncClient, operator: dict[str, str]) -> float:
+    """``mvno_http_requests_total`` for activations answered 201, as /metrics shows it."""
+    metrics = (await client.get("/metrics", headers=operator)).text
+    label = 'mvno_http_requests_total{method="POST",route="/v1/lines",status="201"} '
+    return next(
+        (float(line.removeprefix(label)) for line in metrics.splitlines() if line.startswith(label)), 0.0
+    )
+
+
 def _audit_count(raw: psycopg.Connection, mvno_id: str) -> int:
     row = raw.execute("SELECT count(*) FROM audit_entries WHERE mvno_id = %s", (mvno_id,)).fetchone()
     assert row is not None
@@ -176,3 +185,89 @@ async def test_a_key_not_in_the_cache_is_looked_up_by_the_lane_itself(
     assert len(seen.statements) == 2, seen.statements
     assert "FROM api_keys" in seen.statements[0]
     assert "INSERT INTO lines" in seen.statements[1]
+
+
+async def test_the_lane_keeps_the_request_id_metrics_and_access_log(
+    client: httpx.AsyncClient,
+    scene: Scene,
+    db: Database,
+    app: Any,
+    raw: psycopg.Connection,
+    operator: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lane answers before Starlette's middleware stack: it does the outer layers' work itself."""
+    await _warm(client, scene)
+    before = await _served_count(client, operator)
+    caplog.set_level("INFO", logger="mvno_core.access")
+    with counting(db, app.state.lean_pool) as seen:
+        answered = await scene.activate(
+            client, scene.number(0), headers={**scene.partner, "X-Request-ID": "trace-lane-1"}
+        )
+    assert answered.status_code == 201
+    assert seen.commits == 0, "the lane did not serve it"
+    assert len(seen.statements) == 1
+    assert answered.headers["x-request-id"] == "trace-lane-1"
+    logged = [
+        r
+        for r in caplog.records
+        if r.name == "mvno_core.access" and r.__dict__.get("request_id") == "trace-lane-1"
+    ]
+    assert len(logged) == 1
+    entry = logged[0].__dict__
+    assert (entry["route"], entry["status"], entry["method"]) == ("/v1/lines", 201, "POST")
+    key = raw.execute(
+        "SELECT id FROM api_keys WHERE mvno_id = %s AND role = 'partner'", (scene.mvno_id,)
+    ).fetchall()
+    assert entry["key_id"] in {row[0] for row in key}
+    assert await _served_count(client, operator) == before + 1
+
+
+async def test_an_unexpected_error_in_the_lane_is_a_generic_500_problem(
+    client: httpx.AsyncClient, scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mvno_core.lines import activation
+
+    await _warm(client, scene)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(activation, "activate_in_lane", broken)
+    answered = await scene.activate(
+        client, scene.number(0), headers={**scene.partner, "X-Request-ID": "trace-lane-2"}
+    )
+    assert_problem(answered, 500, "internal_error")
+    assert answered.headers["x-request-id"] == "trace-lane-2"
+    assert "secret internals" not in answered.text
+    assert "Traceback" not in answered.text
+
+
+async def test_a_connection_lost_during_the_statement_is_a_503_and_changes_nothing(
+    client: httpx.AsyncClient,
+    scene: Scene,
+    app: Any,
+    raw: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whether a statement took effect is unknown when its connection drops, so the lane does not run
+    it again: 503 with Retry-After, and the client retries (its key would replay an effect)."""
+    await _warm(client, scene)
+    pool = app.state.lean_pool
+    sent = pool.fetch_one
+
+    async def killed_first(connection: Any, sql: str, params: Any) -> Any:
+        if "INSERT INTO lines" in sql:
+            raw.execute("SELECT pg_terminate_backend(%s)", (connection.info.backend_pid,))
+            await asyncio.sleep(0.2)  # the FATAL message reaches the socket
+        return await sent(connection, sql, params)
+
+    monkeypatch.setattr(pool, "fetch_one", killed_first)
+    before = _audit_count(raw, scene.mvno_id)
+    answered = await scene.activate(client, scene.number(0))
+    assert_problem(answered, 503, "service_unavailable")
+    assert answered.headers["retry-after"] == "1"
+    assert "x-request-id" in answered.headers
+    assert _audit_count(raw, scene.mvno_id) == before
+    row = raw.execute("SELECT count(*) FROM lines WHERE msisdn = %s", (scene.number(0),)).fetchone()
+    assert row == (0,)

@@ -3,10 +3,15 @@ machinery, in one round trip to the database.
 
 A full-stack request spends most of its CPU outside the SQL: route matching through nested routers,
 dependency solving, the ORM session and its greenlet hops, and four round trips (BEGIN, the
-Idempotency-Key's lock and lookup, the statement, COMMIT). The lane is an ASGI middleware that answers a
-few ``(method, path)`` pairs itself: the body read with its cap, the principal from the authentication
+Idempotency-Key's lock and lookup, the statement, COMMIT). The lane answers a few ``(method, path)``
+pairs itself: the body read with its cap, the principal from the authentication
 cache, the use case's statement pieces (the same pieces the full stack runs) with the Idempotency-Key
 check joined as one more CTE, sent over a plain psycopg connection in autocommit as ONE statement.
+
+The lane is the app's front door (``main.MvnoApp``): a request it serves never enters Starlette's
+middleware stack, so it does the outer layers' work itself (the request id, the ``X-Request-ID`` header,
+metrics and the access log, a 500 problem for the unexpected), with the same functions. A request it
+declines enters the whole stack from the top, as if the lane were not there.
 
 A statement in autocommit commits whatever it did unless it fails. So its last expression decides:
 when a gate refused, or the key was in flight or already used, it calls ``lean_lane_decline()`` (a
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import select
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,8 +45,9 @@ from mvno_core.kernel import idempotency
 from mvno_core.kernel.clock import Clock
 from mvno_core.kernel.config import Settings
 from mvno_core.kernel.context import RequestContext
+from mvno_core.kernel.observability import Metrics, observe, request_id_for
 from mvno_core.kernel.principal import Principal, Role
-from mvno_core.kernel.problems import PROBLEM_JSON, DomainError, ServiceUnavailable, render
+from mvno_core.kernel.problems import PROBLEM_JSON, DomainError, ServiceUnavailable, render, render_unexpected
 from mvno_core.kernel.replies import Reply
 from mvno_core.kernel.statements import Piece, compose_for_driver, driver_text
 
@@ -234,24 +241,24 @@ def _ensure_alive(connection: psycopg.AsyncConnection[Any]) -> None:
 
 
 class LeanLane:
-    """ASGI middleware (innermost: the request id, access log and metrics still wrap it)."""
+    """The front door for the lane's routes; ``app`` is the whole stack, for everything it declines."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         routes: list[LeanRoute],
-        route_objects: Mapping[tuple[str, str], object],
         settings: Settings,
         clock: Clock,
         pool: LeanPool,
         authenticate: LeanAuthenticate,
         rate_check: Callable[[str | None], None],
         events_committed: Sequence[Callable[[], None]],
+        metrics: Metrics,
     ) -> None:
         self.app = app
         self.routes = {(route.method, route.path): route for route in routes}
-        self.route_objects = route_objects
+        self.metrics = metrics
         self.settings = settings
         self.clock = clock
         self.pool = pool
@@ -259,15 +266,17 @@ class LeanLane:
         self.rate_check = rate_check
         self.events_committed = events_committed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = (
-            self.routes.get((scope["method"], scope["path"]))
-            if scope["type"] == "http" and not scope.get("query_string")
-            else None
+    def serves(self, scope: Scope) -> bool:
+        return (
+            scope["type"] == "http"
+            and self.settings.lean_lane
+            and (scope["method"], scope["path"]) in self.routes
+            and not scope.get("query_string")
         )
-        if route is None or not self.settings.lean_lane:
-            await self.app(scope, receive, send)
-            return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes[(scope["method"], scope["path"])]
+        started = time.perf_counter()
         headers = dict(scope["headers"])
         try:
             body = await _read_small_body(headers, receive, self.settings.max_body_bytes)
@@ -276,18 +285,32 @@ class LeanLane:
         if body is None:  # no declared length, or too long: the full stack reads (and refuses) it
             await self.app(scope, receive, send)
             return
+        request_id = request_id_for(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
         try:
             reply = await self._answer(scope, route, headers, body)
         except Decline as declined:
             log.debug("lean lane declined: %s", declined)
             reply = None
+        except Exception as exc:  # a bug: the same generic 500 problem as the full stack's
+            response = await render_unexpected(Request(scope), exc)
+            reply = Reply(status_code=response.status_code, body=bytes(response.body))
         if reply is None:
+            scope["state"].pop("request_id", None)
+            scope["state"].pop("ctx", None)
             await self.app(scope, _replayed(body, receive), send)
             return
-        route_object = self.route_objects.get((route.method, route.path))
-        if route_object is not None:
-            scope["route"] = route_object  # the access log and metrics name the route template
-        await _send(send, reply)
+        try:
+            await _send(send, reply, request_id)
+        finally:
+            observe(
+                self.metrics,
+                scope,
+                template=route.path,
+                status=reply.status_code,
+                elapsed=time.perf_counter() - started,
+                request_id=request_id,
+            )
 
     async def _answer(
         self, scope: Scope, route: LeanRoute, headers: dict[bytes, bytes], body: bytes
@@ -410,12 +433,13 @@ def _replayed(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _send(send: Send, reply: Reply) -> None:
+async def _send(send: Send, reply: Reply, request_id: str) -> None:
     media_type = PROBLEM_JSON if reply.status_code >= 400 else "application/json"
     raw_headers = [
         (b"content-type", media_type.encode()),
         (b"content-length", str(len(reply.body)).encode()),
         *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()),
+        (b"x-request-id", request_id.encode()),
     ]
     await send({"type": "http.response.start", "status": reply.status_code, "headers": raw_headers})
     await send({"type": "http.response.body", "body": reply.body})

@@ -109,6 +109,43 @@ def _route_template(scope: Scope, match_scope: Scope) -> str:
     return "unmatched"
 
 
+def request_id_for(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` if it is sane, else a new one."""
+    incoming = b""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            incoming = value
+            break
+    text = incoming.decode("latin-1")
+    return text if 0 < len(text) <= 64 and text.isprintable() else uuid.uuid4().hex
+
+
+def with_request_id(headers: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    return [*headers, (b"x-request-id", request_id.encode())]
+
+
+def observe(
+    metrics: Metrics, scope: Scope, *, template: str, status: int, elapsed: float, request_id: str
+) -> None:
+    """Count, time and log one answered request (the access log never holds a query string or a key)."""
+    metrics.requests.labels(scope["method"], template, str(status)).inc()
+    metrics.latency.labels(scope["method"], template).observe(elapsed)
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    ctx = getattr(scope.get("state", {}).get("ctx"), "principal", None)
+    access_log.info(
+        "request",
+        extra={
+            "request_id": request_id,
+            "method": scope["method"],
+            "route": template,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "key_id": getattr(ctx, "key_id", None),
+        },
+    )
+
+
 class RequestContextMiddleware:
     """Assigns the request id (``X-Request-ID`` if sane, else new), times the request, logs, counts."""
 
@@ -120,8 +157,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        request_id = request_id_for(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         # Matched again after the response if no API route was selected; a mount rewrites root_path.
         match_scope = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", "")}
@@ -133,9 +169,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = 1
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = with_request_id(list(message.get("headers", [])), request_id)
             await send(message)
 
         try:
@@ -152,20 +186,11 @@ class RequestContextMiddleware:
             response = await render_unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
-            template = _route_template(scope, match_scope)
-            status = status_holder["status"]
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], template).observe(elapsed)
-            ctx = getattr(scope.get("state", {}).get("ctx"), "principal", None)
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "key_id": getattr(ctx, "key_id", None),
-                },
+            observe(
+                self.metrics,
+                scope,
+                template=_route_template(scope, match_scope),
+                status=status_holder["status"],
+                elapsed=time.perf_counter() - started,
+                request_id=request_id,
             )

@@ -273,3 +273,23 @@ async def test_operator_activates_for_the_subscribers_mvno(
     assert response.json()["id"] in {line["id"] for line in listed["items"]}
     hidden = await client.get(f"/v1/lines/{response.json()['id']}", headers=scene.other_partner)
     assert_problem(hidden, 404, "not_found")
+
+
+async def test_a_numbers_lines_are_listed_through_an_index(
+    client: httpx.AsyncClient, scene: Scene, raw: psycopg.Connection
+) -> None:
+    """``GET /v1/lines?msisdn=`` (and the console's number page) finds a number's lines, ended ones
+    included, through ``ix_lines_msisdn``, not by reading the whole table."""
+    line = await scene.line(client, 0)
+    listed = await client.get("/v1/lines", params={"msisdn": line["msisdn"]}, headers=scene.partner)
+    assert [item["id"] for item in listed.json()["items"]] == [line["id"]]
+    with raw.transaction():
+        raw.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be read whole anyway
+        plan = "\n".join(
+            str(row[0])
+            for row in raw.execute(
+                "EXPLAIN SELECT id FROM lines WHERE msisdn = %s AND id > %s ORDER BY id LIMIT 50",
+                (line["msisdn"], ""),
+            )
+        )
+    assert "ix_lines_msisdn" in plan, plan

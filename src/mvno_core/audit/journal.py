@@ -164,7 +164,8 @@ def pieces(
                 {
                     f"{name}_e_id": new_id("evt"),
                     f"{name}_event_type": event_type,
-                    f"{name}_e_data": _dumps(event_data if event_data is not None else data),
+                    # The audit entry's data, already encoded, unless the event tells something else.
+                    f"{name}_e_data": audit["a_data"] if event_data is None else _dumps(event_data),
                 },
             )
         )

@@ -55,6 +55,8 @@ class Line(Base):
             name="fk_lines_profile_line_profiles",
         ),
         Index("ix_lines_subscriber_id", "subscriber_id", "id"),
+        # A number's lines, ended ones included (the live-number index above holds live lines only).
+        Index("ix_lines_msisdn", "msisdn", "id"),
         Index("ix_lines_mvno_id", "mvno_id", "id"),
         Index("ix_lines_overdue_since", "overdue_since", postgresql_where=text("arrears_fen > 0")),
     )

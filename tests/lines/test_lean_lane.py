@@ -254,7 +254,7 @@ async def test_a_connection_lost_during_the_statement_is_a_503_and_changes_nothi
     it again: 503 with Retry-After, and the client retries (its key would replay an effect)."""
     await _warm(client, scene)
     pool = app.state.lean_pool
-    sent = pool.fetch_one
+    sent = pool.fetch_one_direct
 
     async def killed_first(connection: Any, sql: str, params: Any) -> Any:
         if "INSERT INTO lines" in sql:
@@ -262,7 +262,7 @@ async def test_a_connection_lost_during_the_statement_is_a_503_and_changes_nothi
             await asyncio.sleep(0.2)  # the FATAL message reaches the socket
         return await sent(connection, sql, params)
 
-    monkeypatch.setattr(pool, "fetch_one", killed_first)
+    monkeypatch.setattr(pool, "fetch_one_direct", killed_first)
     before = _audit_count(raw, scene.mvno_id)
     answered = await scene.activate(client, scene.number(0))
     assert_problem(answered, 503, "service_unavailable")

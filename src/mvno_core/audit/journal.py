@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -143,24 +144,19 @@ def pieces(
     over earlier CTEs, e.g. ``EXISTS (SELECT 1 FROM claimed)``) holds. Parameters carry ``name`` as a
     prefix, so one statement may journal several changes."""
     audit = audit_params(ctx, action=action, subject=subject, mvno_id=mvno_id, data=data)
-    values = ", ".join(
-        f"CAST(:{name}_{param} AS jsonb)" if param == "a_data" else f":{name}_{param}"
-        for param in _AUDIT_PARAMS
-    )
+    audit_sql, event_sql, audit_keys = _piece_sql(name, only_if)
     result = [
         Piece(
             f"{name}_audit",
-            f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) SELECT {values} WHERE {only_if}",
-            {f"{name}_{param}": audit[param] for param in _AUDIT_PARAMS},
+            audit_sql,
+            dict(zip(audit_keys, map(audit.__getitem__, _AUDIT_PARAMS), strict=True)),
         )
     ]
     if event_type is not None:
         result.append(
             Piece(
                 f"{name}_event",
-                "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
-                f"SELECT :{name}_e_id, :{name}_event_type, :{name}_at, :{name}_mvno_id, "
-                f":{name}_subject_kind, :{name}_subject_id, CAST(:{name}_e_data AS jsonb) WHERE {only_if}",
+                event_sql,
                 {
                     f"{name}_e_id": new_id("evt"),
                     f"{name}_event_type": event_type,
@@ -170,6 +166,23 @@ def pieces(
             )
         )
     return result
+
+
+@lru_cache(maxsize=256)
+def _piece_sql(name: str, only_if: str) -> tuple[str, str, tuple[str, ...]]:
+    """The audit and event pieces' SQL for one name and condition, and the audit parameters' names:
+    the same few shapes on every request (an activation journals through here each time)."""
+    values = ", ".join(
+        f"CAST(:{name}_{param} AS jsonb)" if param == "a_data" else f":{name}_{param}"
+        for param in _AUDIT_PARAMS
+    )
+    audit_sql = f"INSERT INTO audit_entries ({_AUDIT_COLUMNS}) SELECT {values} WHERE {only_if}"
+    event_sql = (
+        "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
+        f"SELECT :{name}_e_id, :{name}_event_type, :{name}_at, :{name}_mvno_id, "
+        f":{name}_subject_kind, :{name}_subject_id, CAST(:{name}_e_data AS jsonb) WHERE {only_if}"
+    )
+    return audit_sql, event_sql, tuple(f"{name}_{param}" for param in _AUDIT_PARAMS)
 
 
 # Many entries of one context in ONE statement, their per-entry columns in one JSON array (a single

@@ -6,20 +6,24 @@ than by the database so that sharded PostgreSQL (Citus) never sees a volatile de
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# RFC 4648 base32 (in C) with Crockford's alphabet swapped in: an activation makes three ids, and the
-# digit-by-digit loop this replaced cost more CPU than the rest of the ids' work together.
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
+# Two digits (ten bits) per step, 13 steps for a ULID's 26 digits: an activation makes three ids, and
+# the digit-by-digit loop this replaced cost more CPU than the rest of the ids' work together (base64's
+# base32 with the alphabet swapped took 5.3 µs an id here, this 3.3).
+_PAIRS = tuple(high + low for high in _CROCKFORD for low in _CROCKFORD)
+_SHIFTS = tuple(range(120, -1, -10))
+
+
+def encode(value: int) -> str:
+    """A 128-bit value as a ULID's 26 Crockford base32 digits (the first holds its top three bits)."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def ulid() -> str:
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    # 20 bytes are 32 base32 digits, grouped from the right as a ULID is; its 26 are the last ones.
-    return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD).decode()
+    return encode((int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big"))
 
 
 def new_id(prefix: str) -> str:

@@ -88,17 +88,8 @@ class LeanCall:
         ``take_effect_if`` (SQL over ``final``'s columns, named ``result.<column>``) holds and the
         Idempotency-Key, if any, was claimed cleanly; otherwise it raises in the database, nothing of it
         remains, and the request is declined."""
-        condition = f"({take_effect_if})"
-        source = f"({final}) AS result"
-        claim = self.ctx.idempotency
-        if claim is not None:
-            pieces = [_claim_check(claim), *pieces]
-            condition += " AND key_check.key_locked AND key_check.key_fingerprint IS NULL"
-            source += " CROSS JOIN key_check"
-        # CASE evaluates its ELSE branch only when the condition fails: the raise happens only then.
-        decided = (
-            f"SELECT result.*, CASE WHEN {condition} THEN TRUE "
-            f"ELSE lean_lane_decline('refused') END AS took_effect FROM {source}"
+        pieces, decided = decided_statement(
+            pieces, final, take_effect_if=take_effect_if, claim=self.ctx.idempotency
         )
         sql, params = compose_for_driver(pieces, decided)
         try:
@@ -108,6 +99,26 @@ class LeanCall:
         if row is None:
             raise Decline("the statement answered no row")
         return row
+
+
+def decided_statement(
+    pieces: list[Piece], final: str, *, take_effect_if: str, claim: idempotency.IdempotencyClaim | None
+) -> tuple[list[Piece], str]:
+    """The lane's statement: the Idempotency-Key's check joined to ``pieces`` (given a claim), and a
+    final SELECT whose last expression raises unless the statement is to take effect (also what the
+    benchmark's raw-SQL limit runs, so both sides send the same statement)."""
+    condition = f"({take_effect_if})"
+    source = f"({final}) AS result"
+    if claim is not None:
+        pieces = [_claim_check(claim), *pieces]
+        condition += " AND key_check.key_locked AND key_check.key_fingerprint IS NULL"
+        source += " CROSS JOIN key_check"
+    # CASE evaluates its ELSE branch only when the condition fails: the raise happens only then.
+    decided = (
+        f"SELECT result.*, CASE WHEN {condition} THEN TRUE "
+        f"ELSE lean_lane_decline('refused') END AS took_effect FROM {source}"
+    )
+    return pieces, decided
 
 
 def _claim_check(claim: idempotency.IdempotencyClaim) -> Piece:

@@ -34,13 +34,16 @@ async def activate(session: AsyncSession, pieces: list[Piece]) -> RowMapping:
     return row
 
 
+# The lane's activation takes effect only if it made the line and ended no lapsed reservation (whose
+# expiry the full stack journals first).
+LANE_TAKES_EFFECT_IF = "result.line_id IS NOT NULL AND result.lapsed_id IS NULL"
+
+
 async def activate_in_lane(call: LeanCall, pieces: list[Piece]) -> dict[str, Any]:
     """The same statement over the lean lane's connection (the Idempotency-Key check joined), taking
     effect only if it made the line and ended no lapsed reservation (whose expiry the full stack
     journals first)."""
-    return await call.run(
-        pieces, ACTIVATION_RESULT, take_effect_if="result.line_id IS NOT NULL AND result.lapsed_id IS NULL"
-    )
+    return await call.run(pieces, ACTIVATION_RESULT, take_effect_if=LANE_TAKES_EFFECT_IF)
 
 
 async def subscriber_facts(session: AsyncSession, subscriber_id: str, now: datetime) -> RowMapping | None:

@@ -44,7 +44,7 @@ class FeedSequencer:
         self.listening = asyncio.Event()  # set once LISTEN is in place (tests wait for it)
         self._conninfo = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._connection: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
-        self.runs = 0  # sequencer runs so far (the benchmark reports events per run)
+        self.runs = 0  # calls of the positioning function so far (a test counts them)
 
     def wake(self) -> None:
         self._wake.set()

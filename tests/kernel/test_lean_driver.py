@@ -117,3 +117,32 @@ async def test_a_failed_statement_leaves_the_connection_usable(lean: LeanPool) -
             )
         again = await lean.fetch_one_direct(connection, "SELECT 1 / CAST(%(z)s AS int) AS q", {"z": 1})
     assert again == {"q": "1"}
+
+
+async def test_a_statement_whose_result_a_migration_changed_is_prepared_again(
+    lean: LeanPool, raw: Any
+) -> None:
+    """A rolling deploy can change a table under a running server: the server then refuses the old
+    prepared statement on that connection, so the connection is closed and the next one prepares it
+    again (the request in between is declined to the full stack)."""
+    import psycopg
+
+    raw.execute("DROP TABLE IF EXISTS lean_plan_probe")
+    raw.execute("CREATE TABLE lean_plan_probe (a int)")
+    raw.execute("INSERT INTO lean_plan_probe VALUES (1)")
+    raw.execute("GRANT SELECT ON lean_plan_probe TO PUBLIC")
+    raw.commit()
+    probe = "SELECT * FROM lean_plan_probe WHERE a = %(a)s"
+    try:
+        async with lean.connection() as connection:
+            assert await lean.fetch_one_direct(connection, probe, {"a": 1}) == {"a": "1"}
+            raw.execute("ALTER TABLE lean_plan_probe ADD COLUMN b text DEFAULT 'x'")
+            raw.commit()
+            with pytest.raises(psycopg.DatabaseError, match="cached plan"):
+                await lean.fetch_one_direct(connection, probe, {"a": 1})
+            assert connection.closed
+        async with lean.connection() as fresh:
+            assert await lean.fetch_one_direct(fresh, probe, {"a": 1}) == {"a": "1", "b": "x"}
+    finally:
+        raw.execute("DROP TABLE lean_plan_probe")
+        raw.commit()

